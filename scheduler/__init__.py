@@ -1,0 +1,76 @@
+"""bo-scheduler: Bayesian optimization with trials run as Celery tasks.
+
+The public API mirrors Ax's Scheduler tutorial; see README.md.
+"""
+
+from scheduler.core import (
+    Arm,
+    ChoiceParameter,
+    ComparisonOp,
+    Data,
+    Err,
+    Experiment,
+    FailureRateExceededError,
+    FixedParameter,
+    Metric,
+    MetricFetchE,
+    MetricFetchResult,
+    MultiObjective,
+    MultiObjectiveOptimizationConfig,
+    Objective,
+    ObjectiveThreshold,
+    Ok,
+    OptimizationConfig,
+    OutcomeConstraint,
+    ParameterConstraint,
+    ParameterType,
+    RangeParameter,
+    Runner,
+    SearchSpace,
+    Trial,
+    TrialStatus,
+)
+from scheduler.generation import (
+    GenerationStep,
+    GenerationStrategy,
+    Models,
+    choose_generation_strategy,
+)
+from scheduler.options import SchedulerOptions
+from scheduler.report import exp_to_df
+from scheduler.scheduler import Scheduler
+
+__all__ = [
+    "Arm",
+    "ChoiceParameter",
+    "ComparisonOp",
+    "Data",
+    "Err",
+    "Experiment",
+    "FailureRateExceededError",
+    "FixedParameter",
+    "GenerationStep",
+    "GenerationStrategy",
+    "Metric",
+    "MetricFetchE",
+    "MetricFetchResult",
+    "Models",
+    "MultiObjective",
+    "MultiObjectiveOptimizationConfig",
+    "Objective",
+    "ObjectiveThreshold",
+    "Ok",
+    "OptimizationConfig",
+    "OutcomeConstraint",
+    "ParameterConstraint",
+    "ParameterType",
+    "RangeParameter",
+    "Runner",
+    "Scheduler",
+    "SchedulerOptions",
+    "SearchSpace",
+    "Trial",
+    "TrialStatus",
+    "choose_generation_strategy",
+    "exp_to_df",
+]

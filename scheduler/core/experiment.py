@@ -1,0 +1,125 @@
+"""`Experiment`: the search space, what to optimize, how to run, and every trial."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+from scheduler.core.data import Data
+from scheduler.core.errors import InvalidOptimizationConfigError
+from scheduler.core.metric import Metric
+from scheduler.core.optimization import OptimizationConfig
+from scheduler.core.parameters import TParameterization
+from scheduler.core.runner import Runner
+from scheduler.core.search_space import SearchSpace
+from scheduler.core.trial import Arm, Trial, TrialStatus
+
+
+class Experiment:
+    """Holds trials in index order and the latest data of each trial."""
+
+    def __init__(
+        self,
+        name: str,
+        search_space: SearchSpace,
+        optimization_config: OptimizationConfig | None = None,
+        runner: Runner | None = None,
+        tracking_metrics: Sequence[Metric] | None = None,
+        is_test: bool = False,
+        description: str | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidOptimizationConfigError(
+                "An Experiment needs a non-empty name; it is how it is stored and resumed."
+            )
+        self.name = name
+        self.search_space = search_space
+        self.optimization_config = optimization_config
+        self.runner = runner
+        self.tracking_metrics = list(tracking_metrics or [])
+        self.is_test = is_test
+        self.description = description
+        self.trials: dict[int, Trial] = {}
+        self._data: dict[int, Data] = {}
+
+    # -- trials ------------------------------------------------------------
+    def new_trial(
+        self,
+        parameters: TParameterization,
+        generation_step: str | None = None,
+        ttl_seconds: float | None = None,
+    ) -> Trial:
+        """Validate `parameters` against the search space and add a CANDIDATE trial."""
+        cast = self.search_space.validate_parameterization(parameters)
+        index = len(self.trials)
+        trial = Trial(
+            index=index,
+            arm=Arm(parameters=cast),
+            generation_step=generation_step,
+            ttl_seconds=ttl_seconds,
+            experiment=self,
+        )
+        self.trials[index] = trial
+        return trial
+
+    def add_existing_trial(self, trial: Trial) -> None:
+        """Attach a trial loaded from storage, keeping its index."""
+        trial.experiment = self
+        self.trials[trial.index] = trial
+
+    def trials_by_status(self, *statuses: TrialStatus) -> list[Trial]:
+        return [t for t in self.trials.values() if t.status in statuses]
+
+    def trial_indices_by_status(self) -> dict[TrialStatus, set[int]]:
+        result: dict[TrialStatus, set[int]] = {s: set() for s in TrialStatus}
+        for trial in self.trials.values():
+            result[trial.status].add(trial.index)
+        return result
+
+    @property
+    def running_trials(self) -> list[Trial]:
+        return [t for t in self.trials.values() if t.status.is_running]
+
+    @property
+    def num_trials(self) -> int:
+        return len(self.trials)
+
+    # -- metrics and data --------------------------------------------------
+    @property
+    def metrics(self) -> dict[str, Metric]:
+        found: dict[str, Metric] = {}
+        if self.optimization_config is not None:
+            found.update(self.optimization_config.metrics)
+        found.update({m.name: m for m in self.tracking_metrics})
+        return found
+
+    def attach_data(self, data: Data) -> None:
+        """Store fetched data; a trial's newer rows replace its older ones per metric."""
+        for index in data.trial_indices:
+            new = data.filter(trial_indices=[index])
+            old = self._data.get(index)
+            if old is not None:
+                keep = old.df[~old.df["metric_name"].isin(new.metric_names)]
+                new = Data.from_multiple([Data(keep), new])
+            self._data[index] = new
+
+    def lookup_data(self, trial_indices: Iterable[int] | None = None) -> Data:
+        indices = self._data.keys() if trial_indices is None else trial_indices
+        return Data.from_multiple(self._data[i] for i in indices if i in self._data)
+
+    def lookup_trial_data(self, trial_index: int) -> Data:
+        return self._data.get(trial_index, Data())
+
+    def objective_mean_of(self, trial_index: int) -> float | None:
+        """Final mean of the first objective metric for one trial, if observed."""
+        if self.optimization_config is None:
+            return None
+        metric = self.optimization_config.objectives[0].metric.name
+        df = self.lookup_trial_data(trial_index).final().df
+        values = df.loc[df["metric_name"] == metric, "mean"]
+        if values.empty or not math.isfinite(float(values.iloc[-1])):
+            return None
+        return float(values.iloc[-1])
+
+    def __repr__(self) -> str:
+        return f"Experiment(name={self.name!r}, trials={len(self.trials)})"

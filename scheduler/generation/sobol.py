@@ -1,0 +1,102 @@
+"""Quasi-random initialization with scipy's scrambled Sobol sequence.
+
+Each tunable parameter is one coordinate `u` in [0, 1):
+- float range: `lower + u * (upper - lower)` (in log space when `log_scale`);
+- int range: `floor` over the `upper - lower + 1` integers, so each is equally likely;
+- choice: `values[floor(u * k)]`;
+fixed parameters are filled in. Linear constraints are met by rejection.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy.stats import qmc
+
+from scheduler.core.errors import GenerationError
+from scheduler.core.parameters import ChoiceParameter, RangeParameter, TParameterization
+from scheduler.core.search_space import SearchSpace
+from scheduler.generation.base import GenerationContext, Generator, register_generator
+
+#: Rejection sampling gives up after this many draws per requested arm.
+MAX_DRAWS_PER_ARM = 10_000
+
+
+class SobolGenerator(Generator):
+    """Seeded scrambled Sobol points; `draws` is the state that makes resume exact."""
+
+    def __init__(self, search_space: SearchSpace, seed: int | None = None) -> None:
+        super().__init__(search_space, seed)
+        self._names = list(search_space.tunable_parameters)
+        self._draws = 0
+        self._engine = self._new_engine()
+
+    def _new_engine(self) -> qmc.Sobol:
+        return qmc.Sobol(d=max(1, len(self._names)), scramble=True, seed=self.seed)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"draws": self._draws}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._engine = self._new_engine()
+        self._draws = int(state.get("draws", 0))
+        if self._draws:
+            self._engine.fast_forward(self._draws)
+
+    def _draw(self, n: int) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # balance warnings for n not 2^m
+            points = self._engine.random(n)
+        self._draws += n
+        return points
+
+    def gen(self, n: int, context: GenerationContext) -> list[TParameterization]:
+        accepted: list[TParameterization] = []
+        budget = MAX_DRAWS_PER_ARM * n
+        while len(accepted) < n:
+            if budget <= 0:
+                raise GenerationError(
+                    f"Sobol found only {len(accepted)} of {n} points satisfying the "
+                    f"parameter constraints in {MAX_DRAWS_PER_ARM * n} draws; the "
+                    "feasible region is too small or empty: loosen the constraints."
+                )
+            batch = max(1, n - len(accepted))
+            budget -= batch
+            for row in self._draw(batch):
+                parameters = self.unit_to_parameters(row)
+                if all(c.is_satisfied(parameters) for c in self.search_space.parameter_constraints):
+                    accepted.append(parameters)
+        return accepted
+
+    def unit_to_parameters(self, u: np.ndarray) -> TParameterization:
+        """Map one point of the unit cube to a parameterization."""
+        result: TParameterization = {}
+        for name, value in zip(self._names, u, strict=False):
+            result[name] = map_unit_value(self.search_space.parameters[name], float(value))
+        for name, fixed in self.search_space.fixed_parameters.items():
+            result[name] = fixed.value
+        return {name: result[name] for name in self.search_space.parameters}
+
+
+def map_unit_value(parameter: Any, u: float) -> Any:
+    """Map `u` in [0, 1) to a value of `parameter` (see the module docstring)."""
+    u = min(max(u, 0.0), 1.0 - 1e-12)
+    if isinstance(parameter, ChoiceParameter):
+        return parameter.values[int(u * len(parameter.values))]
+    assert isinstance(parameter, RangeParameter)
+    lower, upper = float(parameter.lower), float(parameter.upper)
+    if parameter.parameter_type.name == "INT":
+        if parameter.log_scale:
+            low, high = math.log(lower - 0.5 if lower > 0.5 else lower), math.log(upper + 0.5)
+            return int(min(max(round(math.exp(low + u * (high - low))), lower), upper))
+        return int(min(math.floor(lower + u * (upper - lower + 1)), upper))
+    if parameter.log_scale:
+        low, high = math.log(lower), math.log(upper)
+        return float(math.exp(low + u * (high - low)))
+    return lower + u * (upper - lower)
+
+
+register_generator("Sobol", SobolGenerator)

@@ -1,0 +1,469 @@
+"""`Scheduler`: the closed loop of generate -> deploy -> poll -> fetch -> repeat.
+
+The scheduler itself is stateless beyond the experiment and the generation
+strategy: everything it learns is written to the experiment (and the store,
+when one is configured) as it happens, so a new scheduler can resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from scheduler.core.errors import (
+    FailureRateExceededError,
+    InvalidOptimizationConfigError,
+    InvalidRunMetadataError,
+    InvalidSchedulerOptionsError,
+)
+from scheduler.core.experiment import Experiment
+from scheduler.core.parameters import TParameterization
+from scheduler.core.runner import Runner
+from scheduler.core.trial import Trial, TrialStatus
+from scheduler.fetching import fetch_trial_data
+from scheduler.generation.strategy import GenerationStrategy
+from scheduler.options import SchedulerOptions
+from scheduler.storage.store import ExperimentStore, NullStore
+
+logger = logging.getLogger("scheduler")
+
+IdleCallback = Callable[["Scheduler"], Any]
+
+
+class Scheduler:
+    """Runs an experiment's trials on its runner, using a generation strategy."""
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        generation_strategy: GenerationStrategy,
+        options: SchedulerOptions | None = None,
+        db_settings: Any = None,
+        store: ExperimentStore | None = None,
+    ) -> None:
+        if not isinstance(experiment.runner, Runner):
+            raise InvalidSchedulerOptionsError(
+                f"Experiment {experiment.name!r} has no runner; pass "
+                "Experiment(..., runner=MyRunner()) so the scheduler can deploy trials."
+            )
+        if experiment.optimization_config is None:
+            raise InvalidOptimizationConfigError(
+                f"Experiment {experiment.name!r} has no optimization_config; the "
+                "scheduler needs an objective to optimize."
+            )
+        self.experiment = experiment
+        self.generation_strategy = generation_strategy
+        self.options = options or SchedulerOptions()
+        self.db_settings = db_settings
+        self._store: ExperimentStore = store or _store_for(db_settings)
+        self._stop_event = threading.Event()
+        self._last_deploy = 0.0
+        self._stop_reason: str | None = None
+        self._store.save_experiment(experiment, generation_strategy)
+
+    # -- views ---------------------------------------------------------------
+    @property
+    def runner(self) -> Runner:
+        assert self.experiment.runner is not None
+        return self.experiment.runner
+
+    @property
+    def running_trials(self) -> list[Trial]:
+        """Trials out on the fleet (STAGED or RUNNING)."""
+        return self.experiment.running_trials
+
+    @property
+    def pending_trials(self) -> list[Trial]:
+        """Trials not yet finished: CANDIDATE, STAGED or RUNNING."""
+        return [t for t in self.experiment.trials.values() if not t.status.is_terminal]
+
+    @property
+    def candidate_trials(self) -> list[Trial]:
+        return self.experiment.trials_by_status(TrialStatus.CANDIDATE)
+
+    # -- running -------------------------------------------------------------
+    def run_n_trials(
+        self,
+        max_trials: int,
+        timeout_hours: float | None = None,
+        idle_callback: IdleCallback | None = None,
+        ignore_global_stopping_strategy: bool = False,
+    ) -> dict[str, Any]:
+        """Add up to `max_trials` trials, run them, and return the final summary."""
+        for _ in self.run_trials_and_yield_results(
+            max_trials=max_trials,
+            timeout_hours=timeout_hours,
+            idle_callback=idle_callback,
+            ignore_global_stopping_strategy=ignore_global_stopping_strategy,
+        ):
+            pass
+        return self.summarize_final_result()
+
+    def run_all_trials(
+        self,
+        timeout_hours: float | None = None,
+        idle_callback: IdleCallback | None = None,
+    ) -> dict[str, Any]:
+        """Run until `options.total_trials` trials exist in the experiment."""
+        if self.options.total_trials is None:
+            raise InvalidSchedulerOptionsError(
+                "run_all_trials needs SchedulerOptions(total_trials=N); or call "
+                "run_n_trials(max_trials=N)."
+            )
+        remaining = max(0, self.options.total_trials - self.experiment.num_trials)
+        return self.run_n_trials(remaining, timeout_hours, idle_callback)
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Ask a running loop to finish: no new trials, return after this iteration."""
+        self._stop_reason = reason
+        self._stop_event.set()
+
+    def run_trials_and_yield_results(
+        self,
+        max_trials: int,
+        ignore_global_stopping_strategy: bool = False,
+        timeout_hours: float | None = None,
+        idle_callback: IdleCallback | None = None,
+    ) -> Iterator[Any]:
+        """Run the loop; yield `report_results()` each time trials complete."""
+        if not isinstance(max_trials, int) or max_trials < 0:
+            raise InvalidSchedulerOptionsError(
+                f"max_trials={max_trials!r}; pass a non-negative whole number."
+            )
+        if timeout_hours is not None and timeout_hours <= 0:
+            raise InvalidSchedulerOptionsError(
+                f"timeout_hours={timeout_hours!r}; pass a positive number or None."
+            )
+        self._stop_event.clear()
+        deadline = None if timeout_hours is None else time.monotonic() + timeout_hours * 3600
+        added = 0
+        wait = self.options.init_seconds_between_polls
+        stop_launching = False
+        try:
+            added += self._deploy(self.candidate_trials)  # left over from a crash
+            while True:
+                if deadline is not None and time.monotonic() >= deadline:
+                    logger.info("run stopped: timeout of %s hours reached", timeout_hours)
+                    return
+                if self._stop_event.is_set():
+                    logger.info("run stopped: %s", self._stop_reason)
+                    return
+                changed, completed = self.poll_and_process_results()
+                self._check_failure_rate()
+                if completed:
+                    yield self.report_results()
+                if not ignore_global_stopping_strategy and self._should_stop_globally():
+                    stop_launching = True
+                launched = 0
+                if not stop_launching:
+                    launched = self._launch(max_trials - added)
+                    added += launched
+                    if self._nothing_more_to_launch(max_trials - added):
+                        stop_launching = True
+                if stop_launching and (
+                    not self.pending_trials or not self.options.wait_for_running_trials
+                ):
+                    return
+                if changed or launched:
+                    wait = self.options.init_seconds_between_polls
+                else:
+                    if idle_callback is not None:
+                        idle_callback(self)
+                self._sleep(wait, deadline)
+                if not (changed or launched):
+                    wait = min(
+                        wait * self.options.seconds_between_polls_backoff_factor,
+                        self.options.max_seconds_between_polls,
+                    )
+        except KeyboardInterrupt:
+            logger.warning(
+                "Interrupted. Experiment %r is consistent: %d trial(s) still out will "
+                "keep running. Resume with Scheduler.from_stored_experiment(%r, ...) "
+                "(needs db_settings) or call run_n_trials again.",
+                self.experiment.name,
+                len(self.pending_trials),
+                self.experiment.name,
+            )
+            raise
+
+    def _sleep(self, seconds: float, deadline: float | None) -> None:
+        since_deploy = time.monotonic() - self._last_deploy
+        seconds = max(seconds, self.options.min_seconds_before_poll - since_deploy)
+        if deadline is not None:
+            seconds = min(seconds, max(0.0, deadline - time.monotonic()))
+        if seconds > 0:
+            self._stop_event.wait(seconds)
+        self._store.heartbeat(self.experiment)
+
+    def _nothing_more_to_launch(self, remaining: int) -> bool:
+        if remaining <= 0:
+            return True
+        total = self.options.total_trials
+        if total is not None and self.experiment.num_trials >= total:
+            return True
+        if self.generation_strategy.is_exhausted(self.experiment):
+            logger.info("generation strategy exhausted: no more trials to propose")
+            return True
+        return False
+
+    # -- launching -----------------------------------------------------------
+    def _capacity(self, remaining: int) -> int:
+        n = min(remaining, self.options.max_pending_trials - len(self.pending_trials))
+        if self.options.total_trials is not None:
+            n = min(n, self.options.total_trials - self.experiment.num_trials)
+        allowed = self.generation_strategy.num_can_generate(self.experiment)
+        if allowed is not None:
+            n = min(n, allowed)
+        if n > 0:
+            fleet = self.runner.poll_available_capacity()
+            if fleet >= 0:
+                n = min(n, fleet)
+        return max(0, n)
+
+    def _launch(self, remaining: int) -> int:
+        n = self._capacity(remaining)
+        if n <= 0:
+            return 0
+        runs = self.generation_strategy.gen(self.experiment, n)
+        trials = [
+            self.experiment.new_trial(
+                run.parameters,
+                generation_step=run.generation_step,
+                ttl_seconds=self.options.ttl_seconds_for_trials,
+            )
+            for run in runs
+        ]
+        self._store.save_trials(self.experiment, trials)
+        self._store.save_generation_strategy(self.experiment, self.generation_strategy)
+        return self._deploy(trials)
+
+    def _deploy(self, trials: Sequence[Trial]) -> int:
+        """Send CANDIDATE trials to the runner and save their run metadata at once."""
+        if not trials:
+            return 0
+        if self.options.run_trials_in_batches:
+            try:
+                metadata = self.runner.run_multiple(trials)
+            except Exception as exc:
+                for trial in trials:
+                    trial.mark_failed(f"deploy failed: {exc}")
+                self._store.save_trials(self.experiment, trials)
+                logger.exception("run_multiple failed for %d trials", len(trials))
+                return len(trials)
+            for trial in trials:
+                self._record_deploy(trial, metadata.get(trial.index, {}))
+        else:
+            for trial in trials:
+                try:
+                    run_metadata = self.runner.run(trial)
+                except Exception as exc:
+                    trial.mark_failed(f"deploy failed: {exc}")
+                    self._store.save_trials(self.experiment, [trial])
+                    logger.exception("run failed for trial %d", trial.index)
+                    continue
+                self._record_deploy(trial, run_metadata)
+        self._last_deploy = time.monotonic()
+        return len(trials)
+
+    def _record_deploy(self, trial: Trial, run_metadata: object) -> None:
+        try:
+            trial.update_run_metadata(run_metadata)
+        except InvalidRunMetadataError as exc:
+            trial.mark_failed(str(exc))
+            self._store.save_trials(self.experiment, [trial])
+            raise
+        if self.runner.staging_required:
+            trial.mark_staged()
+        else:
+            trial.mark_running()
+        self._store.save_trials(self.experiment, [trial])
+        logger.info("trial %d deployed: %s", trial.index, trial.arm.parameters)
+
+    # -- polling -------------------------------------------------------------
+    def poll_and_process_results(self) -> tuple[bool, bool]:
+        """Poll outstanding trials once; returns (anything changed, any completed)."""
+        outstanding = self.running_trials
+        changed: list[Trial] = []
+        completed = False
+        if outstanding:
+            statuses = self.runner.poll_trial_status(outstanding)
+            for status, trial in _validated_poll(statuses, self.experiment):
+                if self._apply_status(trial, status):
+                    changed.append(trial)
+                    completed = completed or trial.status is TrialStatus.COMPLETED
+        changed.extend(self._fail_stale_trials())
+        changed.extend(self._stop_trials_early())
+        if changed:
+            self._store.save_trials(self.experiment, changed)
+        return bool(changed), completed
+
+    def _apply_status(self, trial: Trial, status: TrialStatus) -> bool:
+        """Move `trial` to the polled `status`; fetch data first for finished ones."""
+        if status is trial.status or trial.status.is_terminal:
+            return False
+        if status in (TrialStatus.CANDIDATE, TrialStatus.STAGED):
+            return False  # never move backwards
+        if status is TrialStatus.RUNNING:
+            trial.mark_running()
+            return True
+        if status in (TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED):
+            data, problem = fetch_trial_data(self.experiment, trial)
+            if not data.df.empty:
+                self.experiment.attach_data(data)
+                self._store.save_data(self.experiment, data)
+            if problem is not None and status is TrialStatus.COMPLETED:
+                logger.warning("trial %d failed: %s", trial.index, problem)
+                trial.mark_failed(problem)
+                return True
+            trial.mark_as(status)
+            return True
+        reason = self.runner.failure_reason(trial)
+        if status is TrialStatus.FAILED:
+            reason = reason or "the runner reported the trial as failed"
+            logger.warning("trial %d failed: %s", trial.index, reason)
+        trial.mark_as(status, reason)
+        return True
+
+    def _fail_stale_trials(self) -> list[Trial]:
+        stale = [t for t in self.running_trials if t.is_stale]
+        for trial in stale:
+            reason = f"exceeded TTL of {trial.ttl_seconds} s"
+            self._stop_quietly(trial, reason)
+            trial.mark_failed(reason)
+            logger.warning("trial %d failed: %s", trial.index, reason)
+        return stale
+
+    def _stop_quietly(self, trial: Trial, reason: str) -> None:
+        try:
+            trial.stop_metadata.update(self.runner.stop(trial, reason=reason) or {})
+        except Exception:
+            logger.exception("runner could not stop trial %d", trial.index)
+
+    def _stop_trials_early(self) -> list[Trial]:
+        strategy = self.options.early_stopping_strategy
+        running = [t for t in self.running_trials if t.status is TrialStatus.RUNNING]
+        if strategy is None or not running:
+            return []
+        decisions: dict[int, str | None] = strategy.should_stop_trials_early(
+            trial_indices={t.index for t in running}, experiment=self.experiment
+        )
+        stopped = []
+        for index, reason in decisions.items():
+            trial = self.experiment.trials[index]
+            if trial.status is not TrialStatus.RUNNING:
+                continue
+            self._stop_quietly(trial, reason or "early stopped")
+            data, _ = fetch_trial_data(self.experiment, trial)
+            if not data.df.empty:
+                self.experiment.attach_data(data)
+                self._store.save_data(self.experiment, data)
+            trial.mark_early_stopped(reason)
+            stopped.append(trial)
+        return stopped
+
+    def _should_stop_globally(self) -> bool:
+        strategy = self.options.global_stopping_strategy
+        if strategy is None:
+            return False
+        stop, message = strategy.should_stop_optimization(experiment=self.experiment)
+        if stop:
+            logger.info("global stopping: %s", message)
+            self._stop_reason = message
+        return bool(stop)
+
+    def _check_failure_rate(self) -> None:
+        deployed = [
+            t for t in self.experiment.trials.values() if t.status is not TrialStatus.CANDIDATE
+        ]
+        failed = [t for t in deployed if t.status is TrialStatus.FAILED]
+        if len(failed) < self.options.min_failed_trials_for_failure_rate_check:
+            return
+        rate = len(failed) / len(deployed)
+        if rate <= self.options.tolerated_trial_failure_rate:
+            return
+        reasons = Counter(t.failed_reason or "unknown" for t in failed).most_common(3)
+        listed = "; ".join(f"{count}x {reason}" for reason, count in reasons)
+        raise FailureRateExceededError(
+            f"{len(failed)} of {len(deployed)} deployed trials failed ({rate:.0%}), "
+            f"more than the tolerated {self.options.tolerated_trial_failure_rate:.0%}. "
+            f"Most common reasons: {listed}. Fix the cause, or raise "
+            "SchedulerOptions.tolerated_trial_failure_rate."
+        )
+
+    # -- results -------------------------------------------------------------
+    def report_results(self, force_refit: bool = False) -> Any:
+        """Hook called whenever new trials complete; override to report elsewhere."""
+        return {
+            "trials": self.experiment.num_trials,
+            "completed": len(self.experiment.trials_by_status(TrialStatus.COMPLETED)),
+        }
+
+    def get_best_trial(
+        self, use_model_predictions: bool = True
+    ) -> tuple[int, TParameterization, dict[str, float]] | None:
+        """(index, parameters, metric means) of the best feasible trial so far."""
+        from scheduler.report import best_observed_trial
+
+        return best_observed_trial(self.experiment)
+
+    def get_best_parameters(self) -> TParameterization | None:
+        best = self.get_best_trial()
+        return None if best is None else best[1]
+
+    def summarize_final_result(self) -> dict[str, Any]:
+        """Trials by status and the best trial: what a run ends with."""
+        counts = Counter(t.status.name for t in self.experiment.trials.values())
+        best = self.get_best_trial()
+        return {
+            "experiment": self.experiment.name,
+            "trials_by_status": dict(counts),
+            "best_trial_index": None if best is None else best[0],
+            "best_parameters": None if best is None else best[1],
+            "best_values": None if best is None else best[2],
+            "stop_reason": self._stop_reason,
+        }
+
+
+def _validated_poll(
+    statuses: object, experiment: Experiment
+) -> Iterator[tuple[TrialStatus, Trial]]:
+    """Yield (status, trial) from a runner's poll, rejecting malformed answers."""
+    if not isinstance(statuses, dict):
+        raise InvalidRunMetadataError(
+            "Runner.poll_trial_status must return {TrialStatus: set(trial_index)}, "
+            f"got {type(statuses).__name__}."
+        )
+    order = [
+        TrialStatus.RUNNING,
+        TrialStatus.COMPLETED,
+        TrialStatus.EARLY_STOPPED,
+        TrialStatus.FAILED,
+        TrialStatus.ABANDONED,
+        TrialStatus.STAGED,
+        TrialStatus.CANDIDATE,
+    ]
+    for status in sorted(statuses, key=lambda s: order.index(s) if s in order else 99):
+        if not isinstance(status, TrialStatus):
+            raise InvalidRunMetadataError(
+                f"Runner.poll_trial_status returned key {status!r}; keys must be "
+                "TrialStatus members."
+            )
+        for index in statuses[status]:
+            trial = experiment.trials.get(int(index))
+            if trial is None:
+                logger.warning("runner reported unknown trial index %r", index)
+                continue
+            yield status, trial
+
+
+def _store_for(db_settings: Any) -> ExperimentStore:
+    if db_settings is None:
+        return NullStore()
+    from scheduler.storage.sql_store import SQLStore  # type: ignore[import-not-found]
+
+    store: ExperimentStore = SQLStore(db_settings)
+    return store

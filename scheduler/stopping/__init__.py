@@ -1,0 +1,1 @@
+"""Early stopping of trials and global stopping of experiments (see issue 7)."""
