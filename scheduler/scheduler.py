@@ -139,10 +139,12 @@ class Scheduler:
                 f"timeout_hours={timeout_hours!r}; pass a positive number or None."
             )
         self._stop_event.clear()
+        self._stop_reason = None  # a reason from an earlier run is not this run's
         deadline = None if timeout_hours is None else time.monotonic() + timeout_hours * 3600
         added = 0
         wait = self.options.init_seconds_between_polls
         stop_launching = False
+        self._store.heartbeat(self.experiment)  # take the lease: one scheduler per experiment
         try:
             added += self._deploy(self.candidate_trials)  # left over from a crash
             while True:
@@ -189,6 +191,8 @@ class Scheduler:
                 self.experiment.name,
             )
             raise
+        finally:
+            self._store.release(self.experiment)
 
     def _sleep(self, seconds: float, deadline: float | None) -> None:
         since_deploy = time.monotonic() - self._last_deploy
@@ -356,11 +360,12 @@ class Scheduler:
             trial = self.experiment.trials[index]
             if trial.status is not TrialStatus.RUNNING:
                 continue
-            self._stop_quietly(trial, reason or "early stopped")
-            data, _ = fetch_trial_data(self.experiment, trial)
+            data, _ = fetch_trial_data(self.experiment, trial)  # partial curve first
             if not data.df.empty:
                 self.experiment.attach_data(data)
                 self._store.save_data(self.experiment, data)
+            trial.stop_metadata["early_stop"] = True
+            self._stop_quietly(trial, reason or "early stopped")
             trial.mark_early_stopped(reason)
             stopped.append(trial)
         return stopped
@@ -427,6 +432,23 @@ class Scheduler:
             "stop_reason": self._stop_reason,
         }
 
+    # -- storage -------------------------------------------------------------
+    @classmethod
+    def from_stored_experiment(
+        cls,
+        experiment_name: str,
+        options: SchedulerOptions | None = None,
+        db_settings: Any = None,
+        generation_strategy: GenerationStrategy | None = None,
+        **kwargs: Any,
+    ) -> Scheduler:
+        """Load a stored experiment and continue it (see `scheduler.resume`)."""
+        from scheduler.resume import from_stored_experiment
+
+        return from_stored_experiment(
+            cls, experiment_name, options, db_settings, generation_strategy, **kwargs
+        )
+
 
 def _validated_poll(
     statuses: object, experiment: Experiment
@@ -452,8 +474,15 @@ def _validated_poll(
                 f"Runner.poll_trial_status returned key {status!r}; keys must be "
                 "TrialStatus members."
             )
-        for index in statuses[status]:
-            trial = experiment.trials.get(int(index))
+        try:
+            indices = [int(index) for index in statuses[status]]
+        except (TypeError, ValueError) as exc:
+            raise InvalidRunMetadataError(
+                f"Runner.poll_trial_status returned {statuses[status]!r} for "
+                f"{status.name}; each value must be a set of trial indices (ints)."
+            ) from exc
+        for index in indices:
+            trial = experiment.trials.get(index)
             if trial is None:
                 logger.warning("runner reported unknown trial index %r", index)
                 continue

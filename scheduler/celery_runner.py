@@ -1,0 +1,308 @@
+"""`CeleryRunner` and `CeleryMetric`: trials as Celery tasks, results from the backend.
+
+`run` sends `bo_scheduler.evaluate` with `{"trial_index", "objective",
+"parameters", "options"}` under a task id derived from the runner's namespace
+and the trial index, after writing a send marker: a scheduler that crashed
+between sending and saving re-attaches to the task instead of sending it
+again. `poll_trial_status` reads every outstanding task in one round trip and
+maps Celery states per `scheduler.task_states`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from scheduler.core.data import Data
+from scheduler.core.errors import InvalidSchedulerOptionsError
+from scheduler.core.metric import Metric, MetricFetchResult
+from scheduler.core.result import Err, MetricFetchE, Ok
+from scheduler.core.runner import Runner
+from scheduler.core.trial import Trial, TrialStatus
+from scheduler.embedded import ensure_embedded_worker, is_embedded
+from scheduler.result_store import ResultStore
+from scheduler.task_states import TaskView, result_problem, view_of
+from workers.constants import DEFAULT_QUEUE, TASK_NAME
+from workers.progress import request_stop
+
+logger = logging.getLogger(__name__)
+
+_TASK_ID_NAMESPACE = uuid.UUID("6f1c7c1e-3f5a-4c55-9b7e-2f4f2f1b0b42")
+
+
+class CeleryRunner(Runner):
+    """Deploys each trial as one Celery task on the app's broker (Redis, or embedded).
+
+    Args:
+        objective: registered objective name the workers evaluate.
+        objective_options: JSON options passed to the objective (e.g. runtime_seconds).
+        queue: Celery queue the workers consume.
+        namespace: makes task ids unique per experiment; generated once and
+            stored with the runner so a resumed scheduler finds its tasks.
+        lost_after_seconds: a task whose result and send record have both
+            vanished (the backend lost its data) is failed as "lost" after this.
+        max_queued_seconds: fail a task still queued after this long (None: never).
+        capacity_cache_seconds: how long a fleet-capacity reading is reused.
+        embedded_concurrency: threads of the in-process worker in embedded mode.
+        app: the Celery app; default `workers.app.app`, configured from the environment.
+    """
+
+    staging_required = True
+
+    def __init__(
+        self,
+        objective: str,
+        objective_options: dict[str, Any] | None = None,
+        queue: str = DEFAULT_QUEUE,
+        namespace: str | None = None,
+        lost_after_seconds: float = 30.0,
+        max_queued_seconds: float | None = None,
+        capacity_cache_seconds: float = 30.0,
+        embedded_concurrency: int = 2,
+        app: Any = None,
+    ) -> None:
+        if not objective or not isinstance(objective, str):
+            raise InvalidSchedulerOptionsError(
+                "CeleryRunner needs the registered objective name, e.g. "
+                "CeleryRunner(objective='branin')."
+            )
+        if lost_after_seconds < 0 or (max_queued_seconds is not None and max_queued_seconds <= 0):
+            raise InvalidSchedulerOptionsError(
+                "CeleryRunner: lost_after_seconds must be >= 0 and max_queued_seconds > 0."
+            )
+        self.objective = objective
+        self.objective_options = dict(objective_options or {})
+        self.queue = queue
+        self.namespace = namespace or uuid.uuid4().hex
+        self.lost_after_seconds = lost_after_seconds
+        self.max_queued_seconds = max_queued_seconds
+        self.capacity_cache_seconds = capacity_cache_seconds
+        self.embedded_concurrency = embedded_concurrency
+        self._app = app
+        self._store: ResultStore | None = None
+        self._views: dict[int, TaskView] = {}
+        self._lost_since: dict[int, float] = {}
+        self._capacity: tuple[float, int] | None = None
+        self.progress: dict[int, list[dict[str, Any]]] = {}
+
+    # -- plumbing --------------------------------------------------------------
+    @property
+    def app(self) -> Any:
+        if self._app is None:
+            from workers.app import app
+
+            self._app = app
+        return self._app
+
+    @property
+    def store(self) -> ResultStore:
+        if self._store is None:
+            if is_embedded(self.app):
+                ensure_embedded_worker(self.app, self.embedded_concurrency, self.queue)
+            self._store = ResultStore(self.app.backend)
+        return self._store
+
+    def task_id(self, trial: Trial) -> str:
+        """Deterministic per (runner namespace, trial index)."""
+        return str(uuid.uuid5(_TASK_ID_NAMESPACE, f"{self.namespace}/{trial.index}"))
+
+    def serialize_init_args(self) -> dict[str, Any]:
+        return {
+            "objective": self.objective,
+            "objective_options": self.objective_options,
+            "queue": self.queue,
+            "namespace": self.namespace,
+            "lost_after_seconds": self.lost_after_seconds,
+            "max_queued_seconds": self.max_queued_seconds,
+            "capacity_cache_seconds": self.capacity_cache_seconds,
+            "embedded_concurrency": self.embedded_concurrency,
+        }
+
+    # -- Runner API ------------------------------------------------------------
+    def run(self, trial: Trial) -> dict[str, Any]:
+        task_id = self.task_id(trial)
+        metadata = {"task_id": task_id, "queue": self.queue, "sent_at": time.time()}
+        if not self.store.mark_sent(task_id):
+            logger.info("trial %d: task %s was already sent; re-attaching", trial.index, task_id)
+            return {**metadata, "reattached": True}
+        request = {
+            "trial_index": trial.index,
+            "objective": self.objective,
+            "parameters": dict(trial.arm.parameters),
+            "options": self.objective_options,
+            "arm_name": trial.arm.name,
+        }
+        experiment = getattr(trial.experiment, "name", "?")
+        try:
+            self.app.send_task(
+                TASK_NAME,
+                args=[request],
+                task_id=task_id,
+                queue=self.queue,
+                argsrepr=f"trial {trial.index} of {experiment}: {self.objective}"
+                f"({trial.arm.parameters})",
+                kwargsrepr="{}",
+            )
+        except Exception:
+            self.store.unmark_sent(task_id)
+            raise
+        return metadata
+
+    def poll_trial_status(self, trials: Iterable[Trial]) -> dict[TrialStatus, set[int]]:
+        polled = [t for t in trials if "task_id" in t.run_metadata]
+        states = self.store.read([t.run_metadata["task_id"] for t in polled])
+        statuses: dict[TrialStatus, set[int]] = {}
+        now = time.time()
+        for trial, (meta, marker_present) in zip(polled, states, strict=True):
+            view = view_of(meta, marker_present, bool(trial.stop_metadata.get("early_stop")))
+            view = self._apply_deadlines(trial, view, now)
+            self._views[trial.index] = view
+            if view.progress:
+                self.progress[trial.index] = view.progress
+            if view.result is not None:
+                trial.run_metadata["result"] = view.result
+            statuses.setdefault(view.status, set()).add(trial.index)
+        return statuses
+
+    def _apply_deadlines(self, trial: Trial, view: TaskView, now: float) -> TaskView:
+        """Give a vanished task a grace period; fail a task queued for too long."""
+        if view.reason == "lost":
+            since = self._lost_since.setdefault(trial.index, now)
+            if now - since < self.lost_after_seconds:
+                return TaskView(TrialStatus.STAGED)
+            return TaskView(
+                TrialStatus.FAILED,
+                reason="lost: neither the task's result nor its send record is in the result "
+                "backend (was Redis restarted without persistence or flushed?)",
+            )
+        self._lost_since.pop(trial.index, None)
+        sent_at = float(trial.run_metadata.get("sent_at", now))
+        if (
+            view.status is TrialStatus.STAGED
+            and self.max_queued_seconds is not None
+            and now - sent_at > self.max_queued_seconds
+        ):
+            return TaskView(
+                TrialStatus.FAILED,
+                reason=f"lost: still queued after {self.max_queued_seconds:g} s",
+            )
+        return view
+
+    def failure_reason(self, trial: Trial) -> str | None:
+        view = self._views.get(trial.index)
+        return None if view is None else view.reason
+
+    def stop(self, trial: Trial, reason: str | None = None) -> dict[str, Any]:
+        """Ask the worker to stop: cooperatively when the objective reports progress,
+        else by revoking with terminate (the worker checks the task id it terminates)."""
+        task_id = trial.run_metadata.get("task_id")
+        if not task_id:
+            return {}
+        request_stop(self.app.backend, task_id)
+        cooperative = trial.index in self.progress
+        self.app.control.revoke(task_id, terminate=not cooperative, signal="SIGTERM")
+        return {"stop_requested_at": time.time(), "terminated": not cooperative}
+
+    def poll_available_capacity(self) -> int:
+        """Free worker slots on the fleet (cached), or -1 when no worker answers."""
+        if is_embedded(self.app):
+            return -1
+        now = time.monotonic()
+        if self._capacity is not None and now - self._capacity[0] < self.capacity_cache_seconds:
+            return self._capacity[1]
+        capacity = -1
+        try:
+            inspect = self.app.control.inspect(timeout=0.5)
+            stats = inspect.stats() or {}
+            if stats:
+                slots = sum(
+                    int(s.get("pool", {}).get("max-concurrency", 0)) for s in stats.values()
+                )
+                busy = sum(len(v) for v in (inspect.active() or {}).values())
+                busy += sum(len(v) for v in (inspect.reserved() or {}).values())
+                capacity = max(0, slots - busy)
+        except Exception:
+            logger.warning("could not inspect workers for capacity", exc_info=True)
+        self._capacity = (now, capacity)
+        return capacity
+
+
+class CeleryMetric(Metric):
+    """Reads metric `name` from the trial's stored task result.
+
+    Args:
+        sem: the SEM to report when the objective returns a bare value: None
+            (unknown noise, inferred by the model) or e.g. 0.0 (noiseless).
+    """
+
+    def __init__(self, name: str, lower_is_better: bool | None = None, sem: float | None = None):
+        super().__init__(name, lower_is_better)
+        self.sem = sem
+
+    @property
+    def reports_progress(self) -> bool:
+        return True
+
+    def serialize_init_args(self) -> dict[str, Any]:
+        return {**super().serialize_init_args(), "sem": self.sem}
+
+    def fetch_trial_data(self, trial: Trial) -> MetricFetchResult:
+        runner = getattr(trial.experiment, "runner", None)
+        rows = self._progress_rows(trial, runner)
+        result = trial.run_metadata.get("result")
+        if result is None and isinstance(runner, CeleryRunner) and "task_id" in trial.run_metadata:
+            meta = runner.store.read_one(trial.run_metadata["task_id"])
+            if meta is not None and meta.get("status") == "SUCCESS":
+                result = meta.get("result")
+                trial.run_metadata["result"] = result
+        if result is not None:
+            problem = result_problem(result)
+            if problem is not None:
+                return Err(MetricFetchE(f"trial {trial.index}: {problem}"))
+            if self.name not in result:
+                return Err(
+                    MetricFetchE(
+                        f"trial {trial.index}: result has no metric {self.name!r} (it has "
+                        f"{sorted(result)}); return it from the objective or fix the metric name"
+                    )
+                )
+            mean, sem = self._mean_sem(result[self.name])
+            rows.append(self._row(trial, mean, sem, None))
+        if not rows:
+            return Err(
+                MetricFetchE(f"trial {trial.index}: no result or progress for {self.name!r} yet")
+            )
+        return Ok(Data(pd.DataFrame.from_records(rows)))
+
+    def _progress_rows(self, trial: Trial, runner: Any) -> list[dict[str, Any]]:
+        points = runner.progress.get(trial.index, []) if isinstance(runner, CeleryRunner) else []
+        rows = []
+        for point in points:
+            if self.name in point:
+                mean, sem = self._mean_sem(point[self.name])
+                rows.append(self._row(trial, mean, sem, float(point["step"])))
+        return rows
+
+    def _mean_sem(self, value: Any) -> tuple[float, float | None]:
+        if isinstance(value, list):
+            return float(value[0]), (
+                None if len(value) < 2 or value[1] is None else float(value[1])
+            )
+        return float(value), self.sem
+
+    def _row(
+        self, trial: Trial, mean: float, sem: float | None, step: float | None
+    ) -> dict[str, Any]:
+        return {
+            "trial_index": trial.index,
+            "arm_name": trial.arm.name,
+            "metric_name": self.name,
+            "mean": mean,
+            "sem": sem,
+            "step": step,
+        }

@@ -1,0 +1,58 @@
+"""An in-process Celery worker for embedded mode (no broker configured).
+
+Same task, same code path as a fleet: kombu's in-memory transport (polled
+every few ms, not the default 1 s) and a thread pool inside this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from workers.app import load_objective_modules
+from workers.constants import DEFAULT_QUEUE
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_workers: dict[int, Any] = {}
+
+
+def is_embedded(app: Any) -> bool:
+    return str(app.conf.broker_url).startswith("memory://")
+
+
+def ensure_embedded_worker(app: Any, concurrency: int = 2, queue: str = DEFAULT_QUEUE) -> Any:
+    """Start (once per app) a thread-pool worker consuming `queue` in this process."""
+    with _lock:
+        if id(app) in _workers:
+            return _workers[id(app)]
+        load_objective_modules()
+        # Threads other than this one resolve the "current" app; make it ours, or
+        # tasks run there store results in a disabled backend.
+        app.set_default()
+        app.set_current()
+        worker = app.WorkController(
+            pool_cls="threads",
+            concurrency=concurrency,
+            queues=[queue],
+            hostname=f"embedded-{id(app)}@localhost",
+            without_heartbeat=True,
+            without_mingle=True,
+            without_gossip=True,
+            loglevel=logging.WARNING,
+            redirect_stdouts=False,
+        )
+        thread = threading.Thread(target=worker.start, name="bo-embedded-worker", daemon=True)
+        thread.start()
+        _workers[id(app)] = worker
+        logger.info("embedded worker started (%d threads)", concurrency)
+        return worker
+
+
+def stop_embedded_worker(app: Any) -> None:
+    with _lock:
+        worker = _workers.pop(id(app), None)
+    if worker is not None:
+        worker.stop(in_sighandler=False)

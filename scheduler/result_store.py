@@ -1,0 +1,76 @@
+"""One-round-trip reads of Celery's result backend, plus the runner's send markers.
+
+Polling asks for every outstanding task's `celery-task-meta-<id>` key *and*
+its send marker in a single MGET (Redis) or `get_multi` (in-process cache),
+never one request per trial, and holds no `AsyncResult` objects (celery#6772).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+SENT_MARKER_PREFIX = "bo-sent-"
+
+
+def sent_marker_key(task_id: str) -> str:
+    return f"{SENT_MARKER_PREFIX}{task_id}"
+
+
+class ResultStore:
+    """Reads task metas and writes send markers through a key-value result backend."""
+
+    def __init__(self, backend: Any) -> None:
+        if not callable(getattr(backend, "mget", None)):
+            raise TypeError(
+                f"result backend {type(backend).__name__} cannot be polled in one round "
+                "trip; use a Redis result backend (BO_RESULT_BACKEND=redis://...)."
+            )
+        self.backend = backend
+
+    @property
+    def _redis(self) -> Any:
+        """The raw Redis client, when the backend is Redis."""
+        return (
+            getattr(self.backend, "client", None) if hasattr(self.backend, "connparams") else None
+        )
+
+    def read(self, task_ids: Sequence[str]) -> list[tuple[dict[str, Any] | None, bool]]:
+        """(decoded meta or None, send marker present) for each task id, in order."""
+        if not task_ids:
+            return []
+        keys = [self.backend.get_key_for_task(t) for t in task_ids]
+        keys += [sent_marker_key(t) for t in task_ids]
+        raw = self.backend.mget(keys)
+        # The cache backend answers with a mapping, Redis with a list.
+        values = [raw.get(k) for k in keys] if isinstance(raw, dict) else list(raw)
+        n = len(task_ids)
+        return [(self._decode(values[i]), values[n + i] is not None) for i in range(n)]
+
+    def read_one(self, task_id: str) -> dict[str, Any] | None:
+        return self.read([task_id])[0][0]
+
+    def _decode(self, value: Any) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            meta = self.backend.decode_result(value)
+        except Exception:  # an exception type we cannot rebuild: keep the raw meta
+            meta = self.backend.decode(value)
+        return meta if isinstance(meta, dict) else None
+
+    def mark_sent(self, task_id: str) -> bool:
+        """Record that `task_id` is being sent; False if it already was (re-attach)."""
+        key = sent_marker_key(task_id)
+        expires = getattr(self.backend, "expires", None)
+        redis = self._redis
+        if redis is not None:
+            ttl = int(expires) if expires else None
+            return bool(redis.set(key, b"1", nx=True, ex=ttl))
+        if self.backend.get(key) is not None:
+            return False
+        self.backend.set(key, b"1")
+        return True
+
+    def unmark_sent(self, task_id: str) -> None:
+        self.backend.delete(sent_marker_key(task_id))
