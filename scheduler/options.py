@@ -25,7 +25,8 @@ class SchedulerOptions:
             multiplied by `seconds_between_polls_backoff_factor` after each idle
             poll, up to `max_seconds_between_polls`, and reset on any change.
         min_seconds_before_poll: wait after deploying trials before polling them.
-        run_trials_in_batches: deploy with one `Runner.run_multiple` call.
+        run_trials_in_batches: deploy with one `Runner.run_multiple` call, as many
+            trials as `Runner.poll_available_capacity` says the fleet can take.
         wait_for_running_trials: when the budget is deployed, wait for the trials
             still out before returning (False: return at once, they stay running).
         early_stopping_strategy: object with `should_stop_trials_early`.

@@ -49,14 +49,18 @@ def _feasible_values(experiment: Experiment) -> list[tuple[int, dict[str, float]
     config = experiment.optimization_config
     if config is None:
         return []
+    completed = [t.index for t in experiment.trials_by_status(TrialStatus.COMPLETED)]
+    df = experiment.lookup_data(completed).final().df
+    by_trial: dict[int, dict[str, float]] = {}
+    for index, metric, mean in zip(df["trial_index"], df["metric_name"], df["mean"], strict=True):
+        by_trial.setdefault(int(index), {})[str(metric)] = float(mean)
     found = []
-    for trial in experiment.trials_by_status(TrialStatus.COMPLETED):
-        df = experiment.lookup_trial_data(trial.index).final().df
-        values = dict(zip(df["metric_name"].astype(str), df["mean"].astype(float), strict=False))
+    for index in completed:
+        values = by_trial.get(index, {})
         if any(not math.isfinite(values.get(name, math.nan)) for name in config.metrics):
             continue
         if all(c.is_satisfied(values[c.metric.name]) for c in config.outcome_constraints):
-            found.append((trial.index, values))
+            found.append((index, values))
     return found
 
 

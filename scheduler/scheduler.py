@@ -222,7 +222,7 @@ class Scheduler:
         allowed = self.generation_strategy.num_can_generate(self.experiment)
         if allowed is not None:
             n = min(n, allowed)
-        if n > 0:
+        if n > 0 and self.options.run_trials_in_batches:
             fleet = self.runner.poll_available_capacity()
             if fleet >= 0:
                 n = min(n, fleet)
@@ -357,9 +357,9 @@ class Scheduler:
         )
         stopped = []
         for index, reason in decisions.items():
-            trial = self.experiment.trials[index]
-            if trial.status is not TrialStatus.RUNNING:
-                continue
+            trial = self.experiment.trials.get(index)
+            if trial is None or trial.status is not TrialStatus.RUNNING:
+                continue  # unknown, or no longer running: nothing to stop
             data, _ = fetch_trial_data(self.experiment, trial)  # partial curve first
             if not data.df.empty:
                 self.experiment.attach_data(data)

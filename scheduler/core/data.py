@@ -22,31 +22,60 @@ class Data:
 
     def __init__(self, df: pd.DataFrame | None = None) -> None:
         if df is None:
-            df = pd.DataFrame(columns=list(REQUIRED_COLUMNS))
+            df = pd.DataFrame(
+                {
+                    "trial_index": pd.Series(dtype=int),
+                    "arm_name": pd.Series(dtype=object),
+                    "metric_name": pd.Series(dtype=object),
+                    "mean": pd.Series(dtype=float),
+                    "sem": pd.Series(dtype=float),
+                }
+            )
         missing = [c for c in ("trial_index", "metric_name", "mean") if c not in df]
         if missing:
             raise InvalidDataError(
                 f"Data frame lacks column(s) {missing}; it needs {list(REQUIRED_COLUMNS)}"
                 f" (sem may be None), got {list(df.columns)}."
             )
-        df = df.copy()
-        if "arm_name" not in df:
-            df["arm_name"] = df["trial_index"].map(lambda i: f"{int(i)}_0")
-        if "sem" not in df:
-            df["sem"] = np.nan
+        n = len(df)
         try:
-            df["trial_index"] = df["trial_index"].astype(int)
-            df["mean"] = pd.to_numeric(df["mean"]).astype(float)
-            df["sem"] = pd.to_numeric(df["sem"]).astype(float)
+            columns: dict[str, object] = {
+                "trial_index": np.asarray(df["trial_index"], dtype=np.int64),
+                "arm_name": (
+                    df["arm_name"].astype(str).to_numpy()
+                    if "arm_name" in df
+                    else np.array([f"{int(i)}_0" for i in df["trial_index"]], dtype=object)
+                ),
+                "metric_name": df["metric_name"].astype(str).to_numpy(),
+                "mean": pd.to_numeric(df["mean"]).to_numpy(dtype=float),
+                "sem": (
+                    np.asarray(pd.to_numeric(df["sem"]), dtype=float)
+                    if "sem" in df
+                    else np.full(n, np.nan)
+                ),
+            }
+            if STEP_COLUMN in df:
+                columns[STEP_COLUMN] = np.asarray(pd.to_numeric(df[STEP_COLUMN]), dtype=float)
         except (TypeError, ValueError) as exc:
             raise InvalidDataError(
-                f"Data columns trial_index, mean and sem must be numeric: {exc}."
+                f"Data columns trial_index, mean, sem and step must be numeric: {exc}."
             ) from exc
-        df["metric_name"] = df["metric_name"].astype(str)
-        df["arm_name"] = df["arm_name"].astype(str)
-        if STEP_COLUMN in df:
-            df[STEP_COLUMN] = pd.to_numeric(df[STEP_COLUMN]).astype(float)
+        for extra in df.columns:
+            if extra not in columns:
+                columns[extra] = df[extra].to_numpy()
+        df = pd.DataFrame(columns)
         self.df: pd.DataFrame = df.reset_index(drop=True)
+
+    @classmethod
+    def _trusted(cls, df: pd.DataFrame) -> Data:
+        """Wrap a frame derived from validated `Data` without checking it again.
+
+        Validation copies and casts every column; doing that on every filter
+        and concat made polling cost grow with the experiment.
+        """
+        data = cls.__new__(cls)
+        data.df = df.reset_index(drop=True)
+        return data
 
     @property
     def has_steps(self) -> bool:
@@ -68,7 +97,7 @@ class Data:
         df["_order"] = df[STEP_COLUMN].fillna(np.inf)
         df = df.sort_values(["trial_index", "metric_name", "_order"], kind="stable")
         last = df.groupby(["trial_index", "metric_name"], sort=False).tail(1)
-        return Data(last.drop(columns=["_order"]))
+        return Data._trusted(last.drop(columns=["_order"]))
 
     def filter(
         self,
@@ -80,14 +109,16 @@ class Data:
             df = df[df["trial_index"].isin(list(trial_indices))]
         if metric_names is not None:
             df = df[df["metric_name"].isin(list(metric_names))]
-        return Data(df)
+        return Data._trusted(df)
 
     @staticmethod
     def from_multiple(datas: Iterable[Data]) -> Data:
         frames = [d.df for d in datas if not d.df.empty]
         if not frames:
             return Data()
-        return Data(pd.concat(frames, ignore_index=True))
+        if len(frames) == 1:
+            return Data._trusted(frames[0])
+        return Data._trusted(pd.concat(frames, ignore_index=True))
 
     @staticmethod
     def from_evaluations(

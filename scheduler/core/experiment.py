@@ -95,12 +95,13 @@ class Experiment:
 
     def attach_data(self, data: Data) -> None:
         """Store fetched data; a trial's newer rows replace its older ones per metric."""
-        for index in data.trial_indices:
-            new = data.filter(trial_indices=[index])
+        indices = data.trial_indices
+        for index in indices:
+            new = data if len(indices) == 1 else data.filter(trial_indices=[index])
             old = self._data.get(index)
             if old is not None:
-                keep = old.df[~old.df["metric_name"].isin(new.metric_names)]
-                new = Data.from_multiple([Data(keep), new])
+                kept = old.filter(metric_names=old.metric_names - new.metric_names)
+                new = Data.from_multiple([kept, new])
             self._data[index] = new
 
     def lookup_data(self, trial_indices: Iterable[int] | None = None) -> Data:

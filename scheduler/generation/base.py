@@ -36,12 +36,13 @@ class GenerationContext:
     pending: list[TParameterization] = field(default_factory=list)
 
     @staticmethod
-    def from_experiment(experiment: Experiment) -> GenerationContext:
+    def from_experiment(experiment: Experiment, with_data: bool = True) -> GenerationContext:
+        """Build the context; `with_data=False` skips the data lookup (Sobol needs none)."""
         observed = [t for t in experiment.trials.values() if t.status in OBSERVED_STATUSES]
         pending = [
             dict(t.arm.parameters) for t in experiment.trials.values() if not t.status.is_terminal
         ]
-        data = experiment.lookup_data([t.index for t in observed]).final()
+        data = experiment.lookup_data([t.index for t in observed]).final() if with_data else Data()
         return GenerationContext(
             search_space=experiment.search_space,
             optimization_config=experiment.optimization_config,
@@ -53,6 +54,9 @@ class GenerationContext:
 
 class Generator(ABC):
     """Proposes parameterizations for one generation step."""
+
+    #: False for generators that ignore observations (skips an O(trials) data lookup).
+    uses_data: bool = True
 
     def __init__(self, search_space: SearchSpace, seed: int | None = None) -> None:
         self.search_space = search_space

@@ -28,6 +28,8 @@ MAX_DRAWS_PER_ARM = 10_000
 class SobolGenerator(Generator):
     """Seeded scrambled Sobol points; `draws` is the state that makes resume exact."""
 
+    uses_data = False
+
     def __init__(self, search_space: SearchSpace, seed: int | None = None) -> None:
         super().__init__(search_space, seed)
         self._names = list(search_space.tunable_parameters)

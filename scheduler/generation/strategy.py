@@ -196,8 +196,9 @@ class GenerationStrategy:
         if n <= 0:
             return []
         step = self.steps[self._index]
-        context = GenerationContext.from_experiment(experiment)
-        proposals = self._generator(experiment).gen(n, context)
+        generator = self._generator(experiment)
+        context = GenerationContext.from_experiment(experiment, with_data=generator.uses_data)
+        proposals = generator.gen(n, context)
         runs = []
         for parameters in proposals[:n]:
             if not experiment.search_space.check_membership(
