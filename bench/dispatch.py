@@ -135,7 +135,10 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--sqlite", action="store_true", help="also run with SQLite storage")
     args = parser.parse_args()
-    with private_redis() as db, celery_workers(db.url, count=2, concurrency=1, loglevel="WARNING") as fleet:
+    with (
+        private_redis() as db,
+        celery_workers(db.url, count=2, concurrency=1, loglevel="WARNING") as fleet,
+    ):
         app = fleet.app
         raw_celery(app, 100)  # warm up connections and pools
         raw = raw_celery(app, args.trials)
@@ -150,8 +153,10 @@ def main() -> None:
                 f"scheduler + SQLite storage:     {stored:8.1f} trials/s  ({stored / raw:.2f} x raw)"
             )
         for outstanding in (10, 100, 1000):
-            print(f"Redis commands per poll at {outstanding:5d} outstanding: "
-                  f"{commands_per_poll(app, outstanding)}")
+            print(
+                f"Redis commands per poll at {outstanding:5d} outstanding: "
+                f"{commands_per_poll(app, outstanding)}"
+            )
         redis.Redis.from_url(db.url).delete("bo-bench-parked")
 
 
