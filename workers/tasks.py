@@ -1,0 +1,74 @@
+"""The evaluation task: one trial, one Celery task.
+
+The scheduler sends ``bo_scheduler.evaluate`` with one JSON argument,
+``{"trial_index": int, "objective": str, "parameters": {...}, "options": {...}}``.
+The task returns exactly ``{metric: value}`` or ``{metric: [mean, sem]}``;
+the trial index stays in the task's args, which ``result_extended`` stores.
+
+Every failure is raised as a :mod:`workers.errors` exception whose message
+names the trial and says what went wrong, because the last line of the
+stored traceback becomes the trial's failure reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task, shared_task, states
+from celery.exceptions import Ignore, SoftTimeLimitExceeded
+
+from workers.constants import ENV_TRIAL_SOFT_TIME_LIMIT, TASK_NAME
+from workers.errors import ObjectiveFailed, StopTrial, TrialTimeLimitExceeded, WorkerError
+from workers.objectives import get_objective
+from workers.progress import ProgressReporter
+from workers.validation import MetricValue, normalize_metrics, parse_request
+
+
+def _soft_time_limit(task: Task) -> float | None:
+    """The soft limit in force: the message's, the task's, else the app's."""
+    timelimit = getattr(task.request, "timelimit", None) or (None, None)
+    soft = timelimit[1] if len(timelimit) > 1 else None
+    return soft or task.soft_time_limit or task.app.conf.task_soft_time_limit
+
+
+def _stop(task: Task, stop: StopTrial) -> None:
+    """Store the trial as REVOKED (reason + progress) and keep Celery from overwriting it."""
+    task.backend.store_result(task.request.id, stop, states.REVOKED, request=task.request)
+    raise Ignore()
+
+
+@shared_task(bind=True, name=TASK_NAME)
+def evaluate(self: Task, request: dict[str, Any]) -> dict[str, MetricValue]:
+    """Evaluate one trial's parameters with the registered objective it names."""
+    trial = parse_request(request)
+    where = f"trial {trial.trial_index} (objective {trial.objective!r})"
+    try:
+        registered = get_objective(trial.objective)
+        registered.check_options(trial.options)
+        kwargs: dict[str, Any] = dict(trial.options)
+        reporter: ProgressReporter | None = None
+        if registered.accepts_report:
+            reporter = ProgressReporter(self, self.request.id, trial.trial_index)
+            kwargs["report"] = reporter
+        try:
+            raw = registered.function(dict(trial.parameters), **kwargs)
+        except (WorkerError, SoftTimeLimitExceeded):
+            raise
+        except Exception as exc:
+            # One line: the traceback's last line is what the scheduler shows.
+            message = " ".join(str(exc).split())
+            raise ObjectiveFailed(f"{where} raised {type(exc).__name__}: {message}") from exc
+        if reporter is not None and reporter.stopped is not None:
+            # The objective swallowed StopTrial; the trial was still stopped.
+            raise reporter.stopped
+        return normalize_metrics(raw, where, registered.metrics)
+    except StopTrial as stop:
+        _stop(self, stop)
+        raise  # unreachable: _stop raises Ignore
+    except SoftTimeLimitExceeded as exc:
+        limit = _soft_time_limit(self)
+        shown = f"{limit:g} s" if limit else "its soft time limit"
+        raise TrialTimeLimitExceeded(
+            f"{where} exceeded the soft time limit of {shown}; raise {ENV_TRIAL_SOFT_TIME_LIMIT} "
+            "on the workers or make the objective faster"
+        ) from exc
