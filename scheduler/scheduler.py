@@ -27,6 +27,7 @@ from scheduler.core.trial import Trial, TrialStatus
 from scheduler.fetching import fetch_trial_data
 from scheduler.generation.strategy import GenerationStrategy
 from scheduler.options import SchedulerOptions
+from scheduler.stopping.progress import check_progress_metrics, fetch_progress
 from scheduler.storage.store import ExperimentStore, NullStore
 
 logger = logging.getLogger("scheduler")
@@ -58,6 +59,8 @@ class Scheduler:
         self.experiment = experiment
         self.generation_strategy = generation_strategy
         self.options = options or SchedulerOptions()
+        # Early stopping: a strategy reading a metric without curves would never stop anything.
+        check_progress_metrics(self.options.early_stopping_strategy, experiment)
         self.db_settings = db_settings
         self._store: ExperimentStore = store or _store_for(db_settings)
         self._stop_event = threading.Event()
@@ -79,7 +82,7 @@ class Scheduler:
     @property
     def pending_trials(self) -> list[Trial]:
         """Trials not yet finished: CANDIDATE, STAGED or RUNNING."""
-        return [t for t in self.experiment.trials.values() if not t.status.is_terminal]
+        return self.experiment.pending_trials
 
     @property
     def candidate_trials(self) -> list[Trial]:
@@ -352,6 +355,10 @@ class Scheduler:
         running = [t for t in self.running_trials if t.status is TrialStatus.RUNNING]
         if strategy is None or not running:
             return []
+        # Early stopping decides on learning curves: attach the progress rows of the
+        # running trials (metrics with reports_progress only) before asking. They are
+        # saved to the store with the trial's data when it finishes or is stopped.
+        self.experiment.attach_data(fetch_progress(self.experiment, running))
         decisions: dict[int, str | None] = strategy.should_stop_trials_early(
             trial_indices={t.index for t in running}, experiment=self.experiment
         )
@@ -381,19 +388,20 @@ class Scheduler:
         return bool(stop)
 
     def _check_failure_rate(self) -> None:
-        deployed = [
-            t for t in self.experiment.trials.values() if t.status is not TrialStatus.CANDIDATE
-        ]
-        failed = [t for t in deployed if t.status is TrialStatus.FAILED]
-        if len(failed) < self.options.min_failed_trials_for_failure_rate_check:
+        num_failed = self.experiment.count_by_status(TrialStatus.FAILED)
+        if num_failed < self.options.min_failed_trials_for_failure_rate_check:
             return
-        rate = len(failed) / len(deployed)
+        num_deployed = self.experiment.num_trials - self.experiment.count_by_status(
+            TrialStatus.CANDIDATE
+        )
+        rate = num_failed / num_deployed
         if rate <= self.options.tolerated_trial_failure_rate:
             return
+        failed = self.experiment.trials_by_status(TrialStatus.FAILED)
         reasons = Counter(t.failed_reason or "unknown" for t in failed).most_common(3)
         listed = "; ".join(f"{count}x {reason}" for reason, count in reasons)
         raise FailureRateExceededError(
-            f"{len(failed)} of {len(deployed)} deployed trials failed ({rate:.0%}), "
+            f"{num_failed} of {num_deployed} deployed trials failed ({rate:.0%}), "
             f"more than the tolerated {self.options.tolerated_trial_failure_rate:.0%}. "
             f"Most common reasons: {listed}. Fix the cause, or raise "
             "SchedulerOptions.tolerated_trial_failure_rate."

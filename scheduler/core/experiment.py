@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from scheduler.core.data import Data
@@ -41,6 +42,10 @@ class Experiment:
         self.description = description
         self.trials: dict[int, Trial] = {}
         self._data: dict[int, Data] = {}
+        # Indexes kept up to date by `status_changed`, so the scheduler's
+        # per-poll questions cost O(outstanding trials), not O(all trials).
+        self._by_status: dict[TrialStatus, dict[int, Trial]] = {s: {} for s in TrialStatus}
+        self._step_counts: Counter[tuple[str | None, TrialStatus]] = Counter()
 
     # -- trials ------------------------------------------------------------
     def new_trial(
@@ -59,26 +64,53 @@ class Experiment:
             ttl_seconds=ttl_seconds,
             experiment=self,
         )
-        self.trials[index] = trial
+        self._index_trial(trial)
         return trial
 
     def add_existing_trial(self, trial: Trial) -> None:
         """Attach a trial loaded from storage, keeping its index."""
         trial.experiment = self
+        previous = self.trials.get(trial.index)
+        if previous is not None:
+            self._by_status[previous.status].pop(previous.index, None)
+            self._step_counts[(previous.generation_step, previous.status)] -= 1
+        self._index_trial(trial)
+
+    def _index_trial(self, trial: Trial) -> None:
         self.trials[trial.index] = trial
+        self._by_status[trial.status][trial.index] = trial
+        self._step_counts[(trial.generation_step, trial.status)] += 1
+
+    def status_changed(self, trial: Trial, old: TrialStatus) -> None:
+        """Called by `Trial` on every status change to keep the indexes current."""
+        if self.trials.get(trial.index) is not trial:
+            return
+        self._by_status[old].pop(trial.index, None)
+        self._by_status[trial.status][trial.index] = trial
+        self._step_counts[(trial.generation_step, old)] -= 1
+        self._step_counts[(trial.generation_step, trial.status)] += 1
 
     def trials_by_status(self, *statuses: TrialStatus) -> list[Trial]:
-        return [t for t in self.trials.values() if t.status in statuses]
+        found = [t for s in statuses for t in self._by_status[s].values()]
+        return sorted(found, key=lambda t: t.index) if len(statuses) > 1 else found
+
+    def count_by_status(self, *statuses: TrialStatus, step: str | None = None) -> int:
+        """How many trials have one of `statuses` (of generation step `step`, if given)."""
+        if step is None:
+            return sum(len(self._by_status[s]) for s in statuses)
+        return sum(self._step_counts[(step, s)] for s in statuses)
 
     def trial_indices_by_status(self) -> dict[TrialStatus, set[int]]:
-        result: dict[TrialStatus, set[int]] = {s: set() for s in TrialStatus}
-        for trial in self.trials.values():
-            result[trial.status].add(trial.index)
-        return result
+        return {s: set(trials) for s, trials in self._by_status.items()}
 
     @property
     def running_trials(self) -> list[Trial]:
-        return [t for t in self.trials.values() if t.status.is_running]
+        return self.trials_by_status(TrialStatus.STAGED, TrialStatus.RUNNING)
+
+    @property
+    def pending_trials(self) -> list[Trial]:
+        """Not finished: CANDIDATE, STAGED or RUNNING."""
+        return self.trials_by_status(TrialStatus.CANDIDATE, TrialStatus.STAGED, TrialStatus.RUNNING)
 
     @property
     def num_trials(self) -> int:

@@ -101,7 +101,9 @@ class Trial:
             raise InvalidTrialTransitionError(
                 f"Trial {self.index} cannot go from {self.status.name} to {status.name}."
             )
-        self.status = status
+        old, self.status = self.status, status
+        if self.experiment is not None:
+            self.experiment.status_changed(self, old)
 
     def update_run_metadata(self, metadata: object) -> None:
         """Merge a runner's metadata; it must be a JSON-safe dict to be stored."""

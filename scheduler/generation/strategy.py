@@ -15,7 +15,7 @@ from typing import Any
 from scheduler.core.errors import GenerationError, InvalidSchedulerOptionsError
 from scheduler.core.experiment import Experiment
 from scheduler.core.parameters import TParameterization
-from scheduler.core.trial import Trial, TrialStatus
+from scheduler.core.trial import TrialStatus
 from scheduler.generation.base import (
     OBSERVED_STATUSES,
     GenerationContext,
@@ -121,14 +121,12 @@ class GenerationStrategy:
         self._index = 0
 
     # -- position ----------------------------------------------------------
-    def _trials_of(self, experiment: Experiment, step: GenerationStep) -> list[Trial]:
-        return [t for t in experiment.trials.values() if t.generation_step == step.name]
-
     def _counted(self, experiment: Experiment, step: GenerationStep) -> int:
-        return sum(t.status not in _NOT_COUNTED for t in self._trials_of(experiment, step))
+        counted = [s for s in TrialStatus if s not in _NOT_COUNTED]
+        return experiment.count_by_status(*counted, step=step.name)
 
     def _observed(self, experiment: Experiment, step: GenerationStep) -> int:
-        return sum(t.status in OBSERVED_STATUSES for t in self._trials_of(experiment, step))
+        return experiment.count_by_status(*OBSERVED_STATUSES, step=step.name)
 
     def _step_done(self, experiment: Experiment, step: GenerationStep) -> bool:
         return (
@@ -170,7 +168,7 @@ class GenerationStrategy:
             if step.enforce_num_trials:
                 allowed = remaining
         if step.max_parallelism is not None:
-            running = sum(not t.status.is_terminal for t in experiment.trials.values())
+            running = len(experiment.pending_trials)
             room = max(0, step.max_parallelism - running)
             allowed = room if allowed is None else min(allowed, room)
         return allowed
