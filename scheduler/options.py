@@ -50,6 +50,7 @@ class SchedulerOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._check_types()
         _require(
             self.max_pending_trials >= 1,
             "max_pending_trials",
@@ -117,6 +118,32 @@ class SchedulerOptions:
                 raise InvalidSchedulerOptionsError(
                     f"SchedulerOptions.{name} must have a {method}() method; got "
                     f"{type(strategy).__name__}."
+                )
+
+    def _check_types(self) -> None:
+        """Numbers must be numbers: a string gets a named error, not a bare TypeError."""
+        integers = (
+            "max_pending_trials",
+            "total_trials",
+            "min_failed_trials_for_failure_rate_check",
+        )
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("early_stopping_strategy", "global_stopping_strategy", "extra"):
+                continue
+            if value is None and f.name in ("total_trials", "ttl_seconds_for_trials"):
+                continue
+            if f.name in ("run_trials_in_batches", "wait_for_running_trials"):
+                if not isinstance(value, bool):
+                    raise InvalidSchedulerOptionsError(
+                        f"SchedulerOptions.{f.name}={value!r}; use True or False."
+                    )
+                continue
+            wanted: tuple[type, ...] = (int,) if f.name in integers else (int, float)
+            if isinstance(value, bool) or not isinstance(value, wanted):
+                kind = "a whole number" if f.name in integers else "a number"
+                raise InvalidSchedulerOptionsError(
+                    f"SchedulerOptions.{f.name}={value!r} is a {type(value).__name__}; use {kind}."
                 )
 
     @classmethod
