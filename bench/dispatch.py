@@ -149,9 +149,8 @@ def main() -> None:
         if args.sqlite:
             path = Path(tempfile.mkdtemp()) / "dispatch.db"
             stored = scheduler_rate(app, args.trials, f"sqlite:///{path}")
-            print(
-                f"scheduler + SQLite storage:     {stored:8.1f} trials/s  ({stored / raw:.2f} x raw)"
-            )
+            ratio = stored / raw
+            print(f"scheduler + SQLite storage:     {stored:8.1f} trials/s  ({ratio:.2f} x raw)")
         for outstanding in (10, 100, 1000):
             print(
                 f"Redis commands per poll at {outstanding:5d} outstanding: "
