@@ -12,7 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Self
 
 from scheduler.core.errors import (
     FailureRateExceededError,
@@ -449,7 +449,7 @@ class Scheduler:
         db_settings: Any = None,
         generation_strategy: GenerationStrategy | None = None,
         **kwargs: Any,
-    ) -> Scheduler:
+    ) -> Self:
         """Load a stored experiment and continue it (see `scheduler.resume`)."""
         from scheduler.resume import from_stored_experiment
 

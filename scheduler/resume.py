@@ -1,0 +1,76 @@
+"""Resume a stored experiment: `Scheduler.from_stored_experiment` is a thin wrapper.
+
+The database holds everything the scheduler knows (trials, run metadata,
+data, the strategy's definition and generator state), so a new process can
+pick up after a crash: it loads the experiment, rebuilds the strategy, polls
+the trials that were out when the old scheduler died (collecting results that
+finished meanwhile), and continues from there.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from scheduler.generation.strategy import GenerationStrategy
+from scheduler.options import SchedulerOptions
+from scheduler.storage.errors import StorageError
+from scheduler.storage.settings import DBSettings
+from scheduler.storage.sql_store import SQLStore
+
+if TYPE_CHECKING:
+    from scheduler.scheduler import Scheduler
+
+logger = logging.getLogger("scheduler")
+
+S = TypeVar("S", bound="Scheduler")
+
+
+def from_stored_experiment(
+    scheduler_class: type[S],
+    experiment_name: str,
+    options: SchedulerOptions | None = None,
+    db_settings: DBSettings | str | None = None,
+    generation_strategy: GenerationStrategy | None = None,
+    **scheduler_kwargs: Any,
+) -> S:
+    """Load `experiment_name` and return a `scheduler_class` ready to continue it.
+
+    The stored generation strategy is rebuilt from its step definitions and
+    state; pass `generation_strategy` to use another one (it still gets the
+    stored generator state for steps of the same name, so e.g. Sobol does not
+    propose its first points again). Trials that were STAGED or RUNNING are
+    polled once before this returns.
+    """
+    store = SQLStore(db_settings)
+    experiment, stored_strategy = store.load_experiment(experiment_name)
+    strategy = generation_strategy or stored_strategy
+    if strategy is None:
+        raise StorageError(
+            f"Experiment {experiment_name!r} has no stored generation strategy; pass "
+            "generation_strategy=... to from_stored_experiment."
+        )
+    if generation_strategy is not None and stored_strategy is not None:
+        generation_strategy.set_state(stored_strategy.get_state())
+    scheduler = scheduler_class(
+        experiment,
+        strategy,
+        options,
+        db_settings=store.settings,
+        store=store,
+        **scheduler_kwargs,
+    )
+    running = scheduler.running_trials
+    logger.info(
+        "resumed experiment %r: %d trial(s), %d still out; polling those first",
+        experiment_name,
+        experiment.num_trials,
+        len(running),
+    )
+    if running:
+        store.heartbeat(experiment)  # the catch-up poll writes: hold the lease for it
+        try:
+            scheduler.poll_and_process_results()
+        finally:
+            store.release(experiment)
+    return scheduler

@@ -1,0 +1,62 @@
+"""`bo-scheduler db ...`: operator commands for the database schema.
+
+Wired into the main CLI with `main.add_command(db)`.
+"""
+
+from __future__ import annotations
+
+import click
+
+from scheduler.storage.engine import get_engine, mask_url
+from scheduler.storage.errors import StorageError
+from scheduler.storage.migrate import schema_status, upgrade
+from scheduler.storage.settings import DATABASE_URL_ENV, default_url
+
+_URL_OPTION = click.option(
+    "--url",
+    default=None,
+    help=f"Database URL (default: ${DATABASE_URL_ENV}, else sqlite:///bo-scheduler.db).",
+)
+
+
+@click.group()
+def db() -> None:
+    """Create, migrate and inspect the experiment database."""
+
+
+@db.command("upgrade")
+@_URL_OPTION
+@click.option("--revision", default="head", show_default=True, help="Target schema revision.")
+def upgrade_command(url: str | None, revision: str) -> None:
+    """Migrate the database schema to the newest revision (creating it if empty).
+
+    Back up production databases first. Example:
+    bo-scheduler db upgrade --url postgresql://bo@db-host/bo
+    """
+    url = url or default_url()
+    try:
+        before, after = upgrade(get_engine(url), revision)
+    except StorageError as exc:
+        raise click.ClickException(str(exc)) from None
+    if before == after:
+        click.echo(f"{mask_url(url)}: already at revision {after}")
+    else:
+        click.echo(f"{mask_url(url)}: upgraded from {before or 'empty'} to {after}")
+
+
+@db.command("current")
+@_URL_OPTION
+def current_command(url: str | None) -> None:
+    """Print the database's schema revision and whether it is up to date."""
+    url = url or default_url()
+    try:
+        current, head = schema_status(get_engine(url))
+    except StorageError as exc:
+        raise click.ClickException(str(exc)) from None
+    if current == head:
+        state = "up to date"
+    elif current is None:
+        state = "empty: run `bo-scheduler db upgrade` (or just start a scheduler)"
+    else:
+        state = f"outdated (code is at {head}): run `bo-scheduler db upgrade`"
+    click.echo(f"{mask_url(url)}: revision {current or 'none'} ({state})")

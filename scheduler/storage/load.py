@@ -1,0 +1,190 @@
+"""Reading experiments back: load, list and delete by name.
+
+`read_experiment` runs inside one transaction so the trials, data and
+strategy it returns are a consistent snapshot even while a scheduler writes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Text, cast, delete, select
+from sqlalchemy.engine import Connection
+
+from scheduler.core.experiment import Experiment
+from scheduler.generation.strategy import GenerationStrategy
+from scheduler.storage import lease
+from scheduler.storage.encoding import experiment_from_json, generation_strategy_from_json
+from scheduler.storage.engine import json_dumps
+from scheduler.storage.errors import ExperimentNotFoundError
+from scheduler.storage.models import (
+    ArmRow,
+    DataRow,
+    ExperimentRow,
+    GenerationStrategyRow,
+    LeaseRow,
+    TrialRow,
+)
+from scheduler.storage.registry import Registry
+from scheduler.storage.rows import (
+    Snapshot,
+    attach_stored_data,
+    snapshot,
+    trial_from_row,
+    trial_values,
+)
+from scheduler.storage.settings import DBSettings
+
+_MAX_NAMES_SHOWN = 20
+
+
+def _text(column: Any) -> Any:
+    """Read a JSON column as its stored text (parsed by us, compared as text)."""
+    return cast(column, Text).label(column.key)
+
+
+_TRIAL_SELECT = [
+    TrialRow.trial_index,
+    TrialRow.status,
+    _text(TrialRow.run_metadata),
+    _text(TrialRow.stop_metadata),
+    TrialRow.time_created,
+    TrialRow.time_staged,
+    TrialRow.time_run_started,
+    TrialRow.time_completed,
+    TrialRow.failed_reason,
+    TrialRow.ttl_seconds,
+    TrialRow.generation_step,
+]
+
+
+@dataclass
+class LoadedExperiment:
+    """An experiment as read, plus what the store needs to save it incrementally."""
+
+    experiment: Experiment
+    experiment_id: int
+    generation_strategy: GenerationStrategy | None
+    strategy_state: str | None
+    lease_version: int
+    last_batch: int
+    snapshots: dict[int, Snapshot] = field(default_factory=dict)
+
+
+def experiment_names(conn: Connection) -> list[str]:
+    return list(conn.execute(select(ExperimentRow.name).order_by(ExperimentRow.name)).scalars())
+
+
+def not_found(conn: Connection, name: str) -> ExperimentNotFoundError:
+    names = experiment_names(conn)
+    shown = ", ".join(repr(n) for n in names[:_MAX_NAMES_SHOWN]) or "none"
+    more = f" (and {len(names) - _MAX_NAMES_SHOWN} more)" if len(names) > _MAX_NAMES_SHOWN else ""
+    return ExperimentNotFoundError(
+        f"No experiment named {name!r} is stored. Stored experiments: {shown}{more}."
+    )
+
+
+def experiment_row(conn: Connection, name: str) -> Any:
+    """The experiment's row, or raise `ExperimentNotFoundError` naming the known ones."""
+    row = conn.execute(select(ExperimentRow).where(ExperimentRow.name == name)).one_or_none()
+    if row is None:
+        raise not_found(conn, name)
+    return row
+
+
+def read_experiment(conn: Connection, name: str, registry: Registry) -> LoadedExperiment:
+    row = experiment_row(conn, name)
+    blob = {
+        "description": row.description,
+        "is_test": row.is_test,
+        "search_space": row.search_space,
+        "optimization_config": row.optimization_config,
+        "runner": row.runner,
+        "tracking_metrics": row.tracking_metrics,
+    }
+    experiment = experiment_from_json(name, blob, registry)
+    arms = {
+        r.trial_index: (r.name, json.loads(r.parameters))
+        for r in conn.execute(
+            select(ArmRow.trial_index, ArmRow.name, _text(ArmRow.parameters)).where(
+                ArmRow.experiment_id == row.id
+            )
+        )
+    }
+    snapshots: dict[int, Snapshot] = {}
+    trial_rows = conn.execute(
+        select(*_TRIAL_SELECT)
+        .where(TrialRow.experiment_id == row.id)
+        .order_by(TrialRow.trial_index)
+    )
+    for trial_row in trial_rows:
+        arm_name, parameters = arms[trial_row.trial_index]
+        trial = trial_from_row(trial_row, arm_name, parameters)
+        experiment.add_existing_trial(trial)
+        texts = {"run_metadata": trial_row.run_metadata, "stop_metadata": trial_row.stop_metadata}
+        snapshots[trial.index] = snapshot(trial_values(trial), texts)
+    data = conn.execute(
+        select(
+            DataRow.trial_index,
+            DataRow.arm_name,
+            DataRow.metric_name,
+            DataRow.mean,
+            DataRow.sem,
+            DataRow.step,
+            DataRow.batch,
+        )
+        .where(DataRow.experiment_id == row.id)
+        .order_by(DataRow.id)
+    ).all()
+    attach_stored_data(experiment, data)
+    strategy_row = conn.execute(
+        select(GenerationStrategyRow).where(GenerationStrategyRow.experiment_id == row.id)
+    ).one_or_none()
+    strategy = None
+    state_text = None
+    if strategy_row is not None:
+        strategy = generation_strategy_from_json(strategy_row.definition, strategy_row.state)
+        state_text = json_dumps(strategy_row.state)
+    return LoadedExperiment(
+        experiment=experiment,
+        experiment_id=row.id,
+        generation_strategy=strategy,
+        strategy_state=state_text,
+        lease_version=lease.read(conn, row.id).version,
+        last_batch=max((int(r.batch) for r in data), default=0),
+        snapshots=snapshots,
+    )
+
+
+def delete_rows(conn: Connection, experiment_id: int) -> None:
+    """Delete an experiment and everything that belongs to it (children first)."""
+    for model in (DataRow, ArmRow, TrialRow, GenerationStrategyRow, LeaseRow):
+        conn.execute(delete(model).where(model.experiment_id == experiment_id))  # type: ignore[attr-defined]
+    conn.execute(delete(ExperimentRow).where(ExperimentRow.id == experiment_id))
+
+
+# -- public functions --------------------------------------------------------
+def _store(db_settings: DBSettings | str | None) -> Any:
+    from scheduler.storage.sql_store import SQLStore
+
+    return SQLStore(db_settings)
+
+
+def load_experiment(name: str, db_settings: DBSettings | str | None = None) -> Experiment:
+    """Load a stored experiment (trials and data) without running anything."""
+    experiment, _ = _store(db_settings).load_experiment(name)
+    assert isinstance(experiment, Experiment)
+    return experiment
+
+
+def list_experiments(db_settings: DBSettings | str | None = None) -> list[str]:
+    """Names of the stored experiments, sorted."""
+    names: list[str] = _store(db_settings).list_experiments()
+    return names
+
+
+def delete_experiment(name: str, db_settings: DBSettings | str | None = None) -> None:
+    """Delete a stored experiment; refuses while a live scheduler runs it."""
+    _store(db_settings).delete_experiment(name)

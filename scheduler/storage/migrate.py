@@ -1,0 +1,116 @@
+"""Alembic, driven from code: upgrade a database and check its schema revision.
+
+No `alembic.ini` is needed: the migrations ship inside the package. A new,
+empty database is upgraded automatically on first use; a database behind the
+code raises `SchemaOutdatedError` (migrating production data is an operator's
+decision: `bo-scheduler db upgrade --url ...`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Engine, inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+from scheduler.storage.engine import connect, mask_url
+from scheduler.storage.errors import SchemaOutdatedError, SchemaTooNewError
+from scheduler.storage.models import VERSION_TABLE
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    """An in-memory Alembic config pointing at the packaged migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def script_directory() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    head = script_directory().get_current_head()
+    assert head is not None, "the packaged migrations have no revision"
+    return head
+
+
+def current_revision(conn: Connection) -> str | None:
+    context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
+
+
+def _has_our_tables(conn: Connection) -> bool:
+    return any(
+        name.startswith("bo_") and name != VERSION_TABLE for name in inspect(conn).get_table_names()
+    )
+
+
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Migrate the database to `revision`; returns (revision before, revision after)."""
+    with connect(engine) as conn:
+        before = current_revision(conn)
+        command.upgrade(alembic_config(conn), revision)
+        after = current_revision(conn)
+    return before, after
+
+
+def schema_status(engine: Engine) -> tuple[str | None, str]:
+    """(database revision, code's head revision)."""
+    with connect(engine, begin=False) as conn:
+        return current_revision(conn), head_revision()
+
+
+def ensure_schema(engine: Engine, auto_create: bool = True) -> None:
+    """Check the database is at the code's revision; create the schema if empty.
+
+    Raises `SchemaOutdatedError` for an older schema and `SchemaTooNewError`
+    for one written by a newer bo-scheduler.
+    """
+    with connect(engine, begin=False) as conn:
+        current = current_revision(conn)
+        has_tables = current is None and _has_our_tables(conn)
+    head = head_revision()
+    url = mask_url(engine.url)
+    if current == head:
+        return
+    command_hint = f"bo-scheduler db upgrade --url '{url}'"
+    if current is None:
+        if has_tables or not auto_create:
+            raise SchemaOutdatedError(
+                f"Database {url} has no bo-scheduler schema revision"
+                f"{' but holds bo_ tables' if has_tables else ''}; run `{command_hint}`."
+            )
+        try:
+            upgrade(engine)
+        except DBAPIError:
+            # Another process may have created the schema at the same moment.
+            with connect(engine, begin=False) as conn:
+                if current_revision(conn) != head:
+                    raise
+        return
+    try:
+        known = script_directory().get_revision(current) is not None
+    except CommandError:
+        known = False
+    if not known:
+        raise SchemaTooNewError(
+            f"Database {url} is at schema revision {current!r}, which this version of "
+            f"bo-scheduler does not know (its newest is {head!r}): it was migrated by a "
+            "newer bo-scheduler. Upgrade the bo-scheduler package."
+        )
+    raise SchemaOutdatedError(
+        f"Database {url} is at schema revision {current!r}, older than this "
+        f"bo-scheduler's {head!r}. Back it up, then run `{command_hint}`."
+    )

@@ -1,0 +1,424 @@
+"""`SQLStore`: the `ExperimentStore` the Scheduler writes through, on SQLAlchemy 2.
+
+Every call is one transaction, so a failed call changes nothing. Writes are
+proportional to what changed: the store keeps a snapshot of each trial as it
+last wrote it and sends one INSERT for new trials, one UPDATE (of the changed
+columns only) per changed trial, and INSERTs of the new data rows. Nothing is
+ever rewritten because the experiment grew.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.engine import Connection
+
+from scheduler.core.data import Data
+from scheduler.core.experiment import Experiment
+from scheduler.core.trial import Trial
+from scheduler.generation.strategy import GenerationStrategy
+from scheduler.storage import lease
+from scheduler.storage.encoding import (
+    definition_differences,
+    experiment_to_json,
+    generation_strategy_to_json,
+)
+from scheduler.storage.engine import SCHEMA_CHECKED, connect, get_engine, json_dumps, mask_url
+from scheduler.storage.errors import (
+    ExperimentLockedError,
+    ExperimentNameConflictError,
+    StorageError,
+)
+from scheduler.storage.load import (
+    delete_rows,
+    experiment_names,
+    experiment_row,
+    read_experiment,
+)
+from scheduler.storage.migrate import ensure_schema
+from scheduler.storage.models import (
+    ArmRow,
+    DataRow,
+    ExperimentRow,
+    GenerationStrategyRow,
+    LeaseRow,
+    TrialRow,
+)
+from scheduler.storage.rows import Snapshot, changed_columns, data_rows, snapshot, trial_values
+from scheduler.storage.settings import DBSettings, new_owner_id
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Tracked:
+    """What the store knows of one experiment it saves."""
+
+    experiment_id: int
+    experiment: Experiment
+    snapshots: dict[int, Snapshot] = field(default_factory=dict)
+    strategy_state: str | None = None
+    last_batch: int = 0
+    lease_version: int | None = None
+    holds_lease: bool = False
+    last_heartbeat: float = 0.0
+    just_loaded: bool = False
+
+
+def _settings(db_settings: DBSettings | str | None) -> DBSettings:
+    if db_settings is None:
+        return DBSettings()
+    if isinstance(db_settings, str):
+        return DBSettings(url=db_settings)
+    if not isinstance(db_settings, DBSettings):
+        raise StorageError(
+            f"db_settings must be a DBSettings (or a URL string), got {type(db_settings).__name__}."
+        )
+    return db_settings
+
+
+class SQLStore:
+    """Saves experiments to SQL as the scheduler changes them; loads them back."""
+
+    def __init__(self, db_settings: DBSettings | str | None = None) -> None:
+        self.settings = _settings(db_settings)
+        self.registry = self.settings.resolved_registry
+        self.owner_id = self.settings.owner_id or new_owner_id()
+        self.engine: Engine = get_engine(self.settings.url, self.settings.echo)
+        if self.settings.url not in SCHEMA_CHECKED:
+            ensure_schema(self.engine)
+            SCHEMA_CHECKED.add(self.settings.url)
+        self._tracked: dict[str, _Tracked] = {}
+
+    def __repr__(self) -> str:
+        return f"SQLStore(url={mask_url(self.engine.url)!r}, owner={self.owner_id!r})"
+
+    # -- reading ---------------------------------------------------------------
+    def load_experiment(self, name: str) -> tuple[Experiment, GenerationStrategy | None]:
+        """Experiment with trials and data, and its strategy rebuilt with its state."""
+        with connect(self.engine) as conn:
+            loaded = read_experiment(conn, name, self.registry)
+        self._tracked[name] = _Tracked(
+            experiment_id=loaded.experiment_id,
+            experiment=loaded.experiment,
+            snapshots=loaded.snapshots,
+            strategy_state=loaded.strategy_state,
+            last_batch=loaded.last_batch,
+            lease_version=loaded.lease_version,
+            just_loaded=True,
+        )
+        return loaded.experiment, loaded.generation_strategy
+
+    def list_experiments(self) -> list[str]:
+        with connect(self.engine, begin=False) as conn:
+            return experiment_names(conn)
+
+    def delete_experiment(self, name: str) -> None:
+        with connect(self.engine) as conn:
+            row = experiment_row(conn, name)
+            current = lease.read(conn, row.id)
+            now = lease.utcnow()
+            timeout = self.settings.lease_timeout_seconds
+            if current.owner_id != self.owner_id and current.is_alive(now, timeout):
+                raise lease.locked_error(name, current, now, timeout)
+            delete_rows(conn, row.id)
+        self._tracked.pop(name, None)
+
+    # -- ExperimentStore: saving ----------------------------------------------
+    def save_experiment(
+        self, experiment: Experiment, generation_strategy: GenerationStrategy
+    ) -> None:
+        """Create the experiment's rows, or attach to the stored experiment of that name.
+
+        Attaching needs the same search space and optimization config, and
+        every stored trial present in `experiment` (else it would be a
+        different history): that is how a loaded experiment continues.
+        The lease is checked (taken and handed back), so this refuses while
+        another scheduler runs the experiment.
+        """
+        encoded = experiment_to_json(experiment, self.registry)  # unregistered -> raise now
+        definition = generation_strategy_to_json(generation_strategy)
+        state = generation_strategy.get_state()
+        with connect(self.engine) as conn:
+            found = conn.execute(
+                select(
+                    ExperimentRow.id,
+                    ExperimentRow.search_space,
+                    ExperimentRow.optimization_config,
+                ).where(ExperimentRow.name == experiment.name)
+            ).one_or_none()
+            if found is None:
+                tracked = self._create(conn, experiment, encoded)
+            else:
+                tracked = self._attach(conn, experiment, encoded, found)
+            version = lease.acquire(
+                conn,
+                tracked.experiment_id,
+                experiment.name,
+                self.owner_id,
+                self.settings.lease_timeout_seconds,
+                tracked.lease_version,
+            )
+            self._write_strategy(conn, tracked, generation_strategy.name, definition, state)
+            snapshots = self._write_trials(
+                conn, tracked, list(experiment.trials.values()), tracked.just_loaded
+            )
+            batch = self._write_data(conn, tracked, self._unsaved_data(experiment, tracked))
+            if not tracked.holds_lease:  # hold it only while a run loop is going
+                lease.release(conn, tracked.experiment_id, self.owner_id)
+        # Committed: only now does the in-memory bookkeeping change.
+        tracked.snapshots.update(snapshots)
+        tracked.last_batch = batch
+        tracked.strategy_state = json_dumps(state)
+        tracked.lease_version = version
+        tracked.just_loaded = False
+        self._tracked[experiment.name] = tracked
+
+    def save_trials(self, experiment: Experiment, trials: Sequence[Trial]) -> None:
+        tracked = self._tracking(experiment)
+        with connect(self.engine) as conn:
+            snapshots = self._write_trials(conn, tracked, list(trials))
+        tracked.snapshots.update(snapshots)
+
+    def save_data(self, experiment: Experiment, data: Data) -> None:
+        tracked = self._tracking(experiment)
+        if data.df.empty:
+            return
+        with connect(self.engine) as conn:
+            tracked.last_batch = self._write_data(conn, tracked, data)
+
+    def save_generation_strategy(
+        self, experiment: Experiment, generation_strategy: GenerationStrategy
+    ) -> None:
+        tracked = self._tracking(experiment)
+        state = generation_strategy.get_state()
+        text = json_dumps(state)
+        if text == tracked.strategy_state:
+            return
+        with connect(self.engine) as conn:
+            conn.execute(
+                update(GenerationStrategyRow)
+                .where(GenerationStrategyRow.experiment_id == tracked.experiment_id)
+                .values(state=state, time_updated=lease.utcnow())
+            )
+        tracked.strategy_state = text
+
+    # -- ExperimentStore: lease ---------------------------------------------------
+    def heartbeat(self, experiment: Experiment) -> None:
+        """Take the lease if not held; else renew it (at most every timeout/6 s).
+
+        Raises `ExperimentLockedError` when another scheduler holds it, or took
+        it over because this one was silent longer than the lease timeout.
+        """
+        tracked = self._tracking(experiment)
+        timeout = self.settings.lease_timeout_seconds
+        if not tracked.holds_lease:
+            with connect(self.engine) as conn:
+                version = lease.acquire(
+                    conn,
+                    tracked.experiment_id,
+                    experiment.name,
+                    self.owner_id,
+                    timeout,
+                    tracked.lease_version,
+                )
+            tracked.lease_version, tracked.holds_lease = version, True
+            tracked.last_heartbeat = time.monotonic()
+            return
+        if time.monotonic() - tracked.last_heartbeat < timeout / 6:
+            return
+        with connect(self.engine) as conn:
+            renewed = lease.renew(conn, tracked.experiment_id, self.owner_id, lease.utcnow())
+        if not renewed:
+            tracked.holds_lease = False
+            raise ExperimentLockedError(
+                f"This scheduler lost its lease on experiment {experiment.name!r}: it was "
+                f"silent longer than the lease timeout ({timeout:g} s) and another scheduler "
+                "took the experiment over. Stopping so trials are not run twice."
+            )
+        tracked.last_heartbeat = time.monotonic()
+
+    def release(self, experiment: Experiment) -> None:
+        tracked = self._tracked.get(experiment.name)
+        if tracked is None or not tracked.holds_lease:
+            return
+        with connect(self.engine) as conn:
+            lease.release(conn, tracked.experiment_id, self.owner_id)
+        tracked.holds_lease = False
+
+    # -- helpers ---------------------------------------------------------------
+    def _tracking(self, experiment: Experiment) -> _Tracked:
+        tracked = self._tracked.get(experiment.name)
+        if tracked is None or tracked.experiment is not experiment:
+            raise StorageError(
+                f"Experiment {experiment.name!r} is not attached to this store; call "
+                "save_experiment(experiment, generation_strategy) first (the Scheduler "
+                "does this when it is created)."
+            )
+        return tracked
+
+
+    def _create(
+        self, conn: Connection, experiment: Experiment, encoded: dict[str, Any]
+    ) -> _Tracked:
+        now = lease.utcnow()
+        experiment_id = conn.execute(
+            insert(ExperimentRow)
+            .values(name=experiment.name, time_created=now, **encoded)
+            .returning(ExperimentRow.id)
+        ).scalar_one()
+        conn.execute(insert(LeaseRow).values(experiment_id=experiment_id, version=0))
+        return _Tracked(experiment_id=experiment_id, experiment=experiment, lease_version=0)
+
+    def _attach(
+        self, conn: Connection, experiment: Experiment, encoded: dict[str, Any], found: Any
+    ) -> _Tracked:
+        stored = {
+            "search_space": found.search_space,
+            "optimization_config": found.optimization_config,
+        }
+        problems = definition_differences(stored, encoded)
+        if problems:
+            raise ExperimentNameConflictError(
+                f"A different experiment named {experiment.name!r} is already stored ("
+                + "; ".join(problems)
+                + "). Choose another name, delete the stored one with "
+                f"delete_experiment({experiment.name!r}, db_settings), or resume it with "
+                f"Scheduler.from_stored_experiment({experiment.name!r}, ...)."
+            )
+        # How the experiment runs (runner, tracking metrics) may change on resume.
+        conn.execute(
+            update(ExperimentRow)
+            .where(ExperimentRow.id == found.id)
+            .values(
+                runner=encoded["runner"],
+                tracking_metrics=encoded["tracking_metrics"],
+                description=encoded["description"],
+                is_test=encoded["is_test"],
+            )
+        )
+        tracked = self._tracked.get(experiment.name)
+        if tracked is not None and tracked.experiment is experiment:
+            return tracked
+        stored_indices = set(
+            conn.execute(select(TrialRow.trial_index).where(TrialRow.experiment_id == found.id))
+            .scalars()
+            .all()
+        )
+        missing = sorted(stored_indices - set(experiment.trials))
+        if missing:
+            raise ExperimentNameConflictError(
+                f"Experiment {experiment.name!r} is already stored with {len(stored_indices)} "
+                f"trial(s), and this Experiment object lacks {len(missing)} of them "
+                f"(e.g. trial {missing[0]}). To continue it, load it with "
+                f"Scheduler.from_stored_experiment({experiment.name!r}, ...); to start "
+                f"over, delete_experiment({experiment.name!r}, db_settings) or use a new name."
+            )
+        # Same definition and history: continue, writing only what differs.
+        loaded = read_experiment(conn, experiment.name, self.registry)
+        return _Tracked(
+            experiment_id=found.id,
+            experiment=experiment,
+            snapshots=loaded.snapshots,
+            strategy_state=loaded.strategy_state,
+            last_batch=loaded.last_batch,
+            lease_version=None,
+        )
+
+    def _write_strategy(
+        self,
+        conn: Connection,
+        tracked: _Tracked,
+        name: str,
+        definition: dict[str, Any],
+        state: dict[str, Any],
+    ) -> None:
+        values = {
+            "name": name,
+            "definition": definition,
+            "state": state,
+            "time_updated": lease.utcnow(),
+        }
+        result = conn.execute(
+            update(GenerationStrategyRow)
+            .where(GenerationStrategyRow.experiment_id == tracked.experiment_id)
+            .values(**values)
+        )
+        if result.rowcount == 0:
+            conn.execute(
+                insert(GenerationStrategyRow).values(experiment_id=tracked.experiment_id, **values)
+            )
+
+    def _write_trials(
+        self,
+        conn: Connection,
+        tracked: _Tracked,
+        trials: list[Trial],
+        metadata_unchanged: bool = False,
+    ) -> dict[int, Snapshot]:
+        """INSERT new trials (and arms), UPDATE changed ones; returns new snapshots.
+
+        `metadata_unchanged` skips re-encoding the metadata of stored trials
+        whose other columns are unchanged (just loaded: 10,000 trials resume
+        faster); any other change re-checks the metadata too.
+        """
+        new_trials, new_arms, written = [], [], {}
+        for trial in trials:
+            values = trial_values(trial)
+            old = tracked.snapshots.get(trial.index)
+            if metadata_unchanged and old is not None:
+                current = snapshot(values, {"run_metadata": old[1], "stop_metadata": old[2]})
+                if current != old:
+                    current = snapshot(values)
+            else:
+                current = snapshot(values)
+            if old is None:
+                new_trials.append(
+                    {"experiment_id": tracked.experiment_id, "trial_index": trial.index, **values}
+                )
+                new_arms.append(
+                    {
+                        "experiment_id": tracked.experiment_id,
+                        "trial_index": trial.index,
+                        "name": trial.arm.name,
+                        "parameters": trial.arm.parameters,
+                    }
+                )
+            else:
+                changed = changed_columns(old, current)
+                if not changed:
+                    continue
+                conn.execute(
+                    update(TrialRow)
+                    .where(
+                        TrialRow.experiment_id == tracked.experiment_id,
+                        TrialRow.trial_index == trial.index,
+                    )
+                    .values({c: values[c] for c in changed})
+                )
+            written[trial.index] = current
+        if new_trials:
+            conn.execute(insert(TrialRow), new_trials)
+            conn.execute(insert(ArmRow), new_arms)
+        return written
+
+    def _write_data(self, conn: Connection, tracked: _Tracked, data: Data | None) -> int:
+        """INSERT the rows of `data` as a new batch; returns the batch number used."""
+        if data is None or data.df.empty:
+            return tracked.last_batch
+        batch = tracked.last_batch + 1
+        conn.execute(insert(DataRow), data_rows(data, tracked.experiment_id, batch))
+        return batch
+
+    @staticmethod
+    def _unsaved_data(experiment: Experiment, tracked: _Tracked) -> Data | None:
+        """Data of trials this store has not stored yet (a new experiment's own)."""
+        indices = [i for i in experiment.trials if i not in tracked.snapshots]
+        if not indices:
+            return None
+        return experiment.lookup_data(indices)
