@@ -3,6 +3,7 @@
 The public API mirrors Ax's Scheduler tutorial; see README.md.
 """
 
+from scheduler.celery_runner import CeleryMetric, CeleryRunner
 from scheduler.core import (
     Arm,
     ChoiceParameter,
@@ -39,11 +40,22 @@ from scheduler.generation import (
 from scheduler.options import SchedulerOptions
 from scheduler.report import exp_to_df
 from scheduler.scheduler import Scheduler
+from scheduler.storage import (
+    DBSettings,
+    RegistryBundle,
+    delete_experiment,
+    list_experiments,
+    register_metric,
+    register_runner,
+)
 
 __all__ = [
     "Arm",
+    "CeleryMetric",
+    "CeleryRunner",
     "ChoiceParameter",
     "ComparisonOp",
+    "DBSettings",
     "Data",
     "Err",
     "Experiment",
@@ -65,6 +77,7 @@ __all__ = [
     "ParameterConstraint",
     "ParameterType",
     "RangeParameter",
+    "RegistryBundle",
     "Runner",
     "Scheduler",
     "SchedulerOptions",
@@ -72,5 +85,9 @@ __all__ = [
     "Trial",
     "TrialStatus",
     "choose_generation_strategy",
+    "delete_experiment",
     "exp_to_df",
+    "list_experiments",
+    "register_metric",
+    "register_runner",
 ]
