@@ -1,0 +1,355 @@
+"""The long-running scheduler process behind `bo-scheduler run` and `resume`.
+
+`run_daemon` runs an experiment to its budget and stops cleanly when told
+to: SIGTERM or SIGINT (a second one during an embedded drain exits at once),
+or a `bo-scheduler stop NAME` request noticed in the database. Stopping
+calls `Scheduler.request_stop`, so the loop finishes its iteration with
+everything saved; trials still out on a fleet keep running and are picked up
+by `bo-scheduler resume NAME`. In embedded mode the trials run inside this
+process, so it first waits for them (the drain) to lose none.
+
+`DaemonScheduler` is the `Scheduler` with instrumentation: it times polls
+and generation calls for Prometheus and tells listeners (the progress bar)
+after every poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import click
+
+from scheduler.config import mask_secrets
+from scheduler.control import ControlStore
+from scheduler.core.experiment import Experiment
+from scheduler.core.trial import TrialStatus
+from scheduler.metrics_exporter import SchedulerMetrics
+from scheduler.scheduler import Scheduler
+
+logger = logging.getLogger("scheduler.daemon")
+
+PollListener = Callable[["DaemonScheduler"], None]
+
+#: How long an embedded daemon waits, after a stop, for its in-process trials.
+DEFAULT_DRAIN_SECONDS = 120.0
+
+
+class DaemonScheduler(Scheduler):
+    """A `Scheduler` that reports poll and generation latency and notifies listeners."""
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        *args: Any,
+        metrics: SchedulerMetrics | None = None,
+        celery_app: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """`celery_app`: the app a `CeleryRunner` loaded from storage must use.
+
+        It is set before anything polls (`from_stored_experiment` polls the
+        trials out right after constructing the scheduler): a loaded runner
+        otherwise uses `workers.app.app`, configured from the environment when
+        `scheduler` was imported, which may not be where the config's broker is.
+        """
+        from scheduler.celery_runner import CeleryRunner
+
+        if celery_app is not None and isinstance(experiment.runner, CeleryRunner):
+            experiment.runner._app = celery_app
+        self.metrics = metrics
+        self.listeners: list[PollListener] = []
+        super().__init__(experiment, *args, **kwargs)
+        self._instrument_generation()
+
+    def _instrument_generation(self) -> None:
+        strategy = self.generation_strategy
+        gen = strategy.gen
+
+        def timed_gen(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return gen(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - start
+                if self.metrics is not None:
+                    self.metrics.observe_generation(elapsed)
+                logger.debug("generation took %.3f s", elapsed)
+
+        setattr(strategy, "gen", timed_gen)  # noqa: B010  (instance-level wrapper)
+
+    def poll_and_process_results(self) -> tuple[bool, bool]:
+        start = time.perf_counter()
+        result = super().poll_and_process_results()
+        if self.metrics is not None:
+            self.metrics.observe_poll(time.perf_counter() - start)
+            self.metrics.update_from(self.experiment)
+        for listener in list(self.listeners):
+            try:
+                listener(self)
+            except Exception:  # a display problem must not stop the loop
+                logger.debug("poll listener failed", exc_info=True)
+        return result
+
+
+@dataclass
+class DaemonResult:
+    """How a daemon run ended."""
+
+    summary: dict[str, Any]
+    stopped: bool
+    stop_reason: str | None
+    budget_reached: bool
+    trials_out: int = 0
+    drained: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _StopState:
+    """Stop requests from signals and from the database, shared with the loop."""
+
+    def __init__(self, scheduler: Scheduler, metrics: SchedulerMetrics | None) -> None:
+        self.scheduler = scheduler
+        self.metrics = metrics
+        self.reason: str | None = None
+        self.signals = 0
+        self.draining = False
+
+    @property
+    def requested(self) -> bool:
+        return self.reason is not None
+
+    def request(self, reason: str) -> None:
+        first = self.reason is None
+        self.reason = self.reason or reason
+        if self.metrics is not None:
+            self.metrics.mark_stop_requested()
+        if first:
+            logger.warning("stopping: %s; finishing this iteration, saving everything", reason)
+        self.scheduler.request_stop(reason)
+
+    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.signals += 1
+        name = signal.Signals(signum).name
+        if self.signals > 1 and self.draining:
+            logger.warning("%s again: not waiting for in-process trials any longer", name)
+        self.request(f"received {name}")
+
+
+@contextmanager
+def _signal_handlers(state: _StopState) -> Iterator[None]:
+    """Route SIGTERM and SIGINT to `state` while the daemon runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    for s in previous:
+        signal.signal(s, state.on_signal)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextmanager
+def _stop_watcher(
+    state: _StopState, control: ControlStore | None, name: str, every: float
+) -> Iterator[None]:
+    """Poll the control table for `bo-scheduler stop NAME` in a background thread."""
+    if control is None:
+        yield
+        return
+    baseline = control.stop_counter(name)
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(every):
+            try:
+                if control.stop_counter(name) > baseline:
+                    reason, by = control.stop_request(name)
+                    state.request(f"{reason or 'stop requested'} (by {by})")
+                    return
+            except Exception:
+                logger.warning("could not check for stop requests", exc_info=True)
+
+    thread = threading.Thread(target=watch, name="bo-stop-watcher", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=5)
+
+
+class _Progress:
+    """A progress bar on stderr: finished trials out of the budget, and the best value."""
+
+    def __init__(self, scheduler: DaemonScheduler, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.bar: Any = click.progressbar(
+            length=total,
+            label=scheduler.experiment.name,
+            file=sys.stderr,
+            show_pos=True,
+            show_eta=False,
+            item_show_func=lambda text: text,
+        )
+        self.bar.__enter__()
+        self.update(scheduler)
+
+    def update(self, scheduler: DaemonScheduler) -> None:
+        finished = sum(t.status.is_terminal for t in scheduler.experiment.trials.values())
+        best = scheduler.get_best_trial()
+        text = None
+        if best is not None and scheduler.experiment.optimization_config is not None:
+            metric = scheduler.experiment.optimization_config.objectives[0].metric.name
+            text = f"best {metric}={best[2][metric]:.6g}"
+        step = max(0, min(finished, self.total) - self.done)
+        self.done += step
+        self.bar.update(step, text)
+
+    def close(self) -> None:
+        self.bar.__exit__(None, None, None)
+
+
+def run_daemon(
+    scheduler: DaemonScheduler,
+    total_trials: int,
+    *,
+    timeout_hours: float | None = None,
+    control: ControlStore | None = None,
+    stop_check_seconds: float = 2.0,
+    embedded: bool = False,
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+    show_progress: bool = False,
+) -> DaemonResult:
+    """Run `scheduler`'s experiment until it has `total_trials` trials, or until stopped.
+
+    Raises what the loop raises (e.g. `FailureRateExceededError`) after
+    restoring the signal handlers.
+    """
+    name = scheduler.experiment.name
+    state = _StopState(scheduler, scheduler.metrics)
+    if scheduler.metrics is not None:
+        scheduler.metrics.set_budget(total_trials)
+        scheduler.metrics.update_from(scheduler.experiment)
+    progress = _Progress(scheduler, total_trials) if show_progress else None
+    if progress is not None:
+        scheduler.listeners.append(progress.update)
+    drained = False
+    try:
+        with _signal_handlers(state), _stop_watcher(state, control, name, stop_check_seconds):
+            remaining = max(0, total_trials - scheduler.experiment.num_trials)
+            logger.info(
+                "experiment %r: %d trial(s) stored, running %d more to reach %d",
+                name,
+                scheduler.experiment.num_trials,
+                remaining,
+                total_trials,
+            )
+            if not state.requested:
+                scheduler.run_n_trials(max_trials=remaining, timeout_hours=timeout_hours)
+            if embedded and state.requested and scheduler.pending_trials and state.signals < 2:
+                drained = _drain(scheduler, state, drain_seconds)
+    finally:
+        if progress is not None:
+            scheduler.listeners.remove(progress.update)
+            progress.close()
+    if scheduler.metrics is not None:
+        scheduler.metrics.update_from(scheduler.experiment)
+    summary = scheduler.summarize_final_result()
+    out = len(scheduler.pending_trials)
+    budget_reached = scheduler.experiment.num_trials >= total_trials and out == 0
+    if state.requested:
+        logger.warning(
+            "stopped (%s): %d trial(s) stored, %d still out%s; continue with "
+            "`bo-scheduler resume %s`",
+            state.reason,
+            scheduler.experiment.num_trials,
+            out,
+            " (they keep running on the workers)" if out and not embedded else "",
+            name,
+        )
+    return DaemonResult(
+        summary=summary,
+        stopped=state.requested,
+        stop_reason=state.reason,
+        budget_reached=budget_reached,
+        trials_out=out,
+        drained=drained,
+    )
+
+
+def _drain(scheduler: DaemonScheduler, state: _StopState, seconds: float) -> bool:
+    """Embedded mode: wait for the in-process trials (they die with the process)."""
+    pending = len(scheduler.pending_trials)
+    logger.warning(
+        "waiting up to %.0f s for %d in-process trial(s) to finish (send the signal again "
+        "to exit now; unfinished trials are then failed as lost on resume)",
+        seconds,
+        pending,
+    )
+    state.draining = True
+    try:
+        scheduler.run_n_trials(max_trials=0, timeout_hours=max(seconds, 1e-3) / 3600)
+    finally:
+        state.draining = False
+    finished = not scheduler.pending_trials
+    if finished:
+        logger.info("all in-process trials finished")
+    return finished
+
+
+def trials_by_status(scheduler: Scheduler) -> dict[str, int]:
+    """Counts of the experiment's trials by status name (all statuses present)."""
+    counts = {s.name: 0 for s in TrialStatus}
+    for trial in scheduler.experiment.trials.values():
+        counts[trial.status.name] += 1
+    return counts
+
+
+class MaskingFormatter(logging.Formatter):
+    """A formatter that masks passwords in URLs anywhere in a log line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_secrets(super().format(record))
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time (it may be replaced, e.g. in tests)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def setup_logging(level: int | str = logging.INFO) -> None:
+    """Log to stderr with timestamps, passwords in URLs masked."""
+    handler = _StderrHandler()
+    handler.setFormatter(
+        MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_bo_scheduler", False):
+            root.removeHandler(old)
+    handler._bo_scheduler = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Celery and kombu are chatty at INFO about their own plumbing.
+    for noisy in ("kombu", "celery", "amqp", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

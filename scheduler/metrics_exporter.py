@@ -1,0 +1,120 @@
+"""Prometheus metrics of a scheduler daemon (`bo-scheduler run --metrics-port 9100`).
+
+Exported (each labelled with `experiment`):
+
+- `bo_trials{status}`: trials by status (gauge, every status always present);
+- `bo_trial_budget`: the total_trials the daemon runs to;
+- `bo_best_objective_value{metric}`: best feasible observed value of the
+  first objective (absent until a trial completes);
+- `bo_poll_latency_seconds`: one poll cycle — asking the runner for every
+  outstanding trial's state, fetching finished trials' data, saving (histogram);
+- `bo_generation_latency_seconds`: one call of the generation strategy
+  proposing new trials, model fitting included (histogram);
+- `bo_stop_requested`: 1 once the daemon was asked to stop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
+
+from scheduler.core.experiment import Experiment
+from scheduler.core.trial import TrialStatus
+
+_POLL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_GEN_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class SchedulerMetrics:
+    """The daemon's metrics, in a registry of their own."""
+
+    def __init__(self, experiment_name: str, registry: CollectorRegistry | None = None) -> None:
+        self.experiment_name = experiment_name
+        self.registry = registry or CollectorRegistry()
+        labels = ["experiment"]
+        self.trials = Gauge(
+            "bo_trials",
+            "Trials of the experiment by status.",
+            [*labels, "status"],
+            registry=self.registry,
+        )
+        self.budget = Gauge(
+            "bo_trial_budget",
+            "Total trials the daemon runs the experiment to.",
+            labels,
+            registry=self.registry,
+        )
+        self.best = Gauge(
+            "bo_best_objective_value",
+            "Best feasible observed value of the first objective.",
+            [*labels, "metric"],
+            registry=self.registry,
+        )
+        self.poll_latency = Histogram(
+            "bo_poll_latency_seconds",
+            "Duration of one poll cycle (trial states, data fetch, saves).",
+            labels,
+            buckets=_POLL_BUCKETS,
+            registry=self.registry,
+        )
+        self.generation_latency = Histogram(
+            "bo_generation_latency_seconds",
+            "Duration of one generation call (model fit and candidate optimization).",
+            labels,
+            buckets=_GEN_BUCKETS,
+            registry=self.registry,
+        )
+        self.stop_requested = Gauge(
+            "bo_stop_requested",
+            "1 once the daemon was asked to stop.",
+            labels,
+            registry=self.registry,
+        )
+        self.stop_requested.labels(experiment_name).set(0)
+        for status in TrialStatus:
+            self.trials.labels(experiment_name, status.name).set(0)
+        self._server: Any = None
+
+    def set_budget(self, total_trials: int) -> None:
+        self.budget.labels(self.experiment_name).set(total_trials)
+
+    def observe_poll(self, seconds: float) -> None:
+        self.poll_latency.labels(self.experiment_name).observe(seconds)
+
+    def observe_generation(self, seconds: float) -> None:
+        self.generation_latency.labels(self.experiment_name).observe(seconds)
+
+    def mark_stop_requested(self) -> None:
+        self.stop_requested.labels(self.experiment_name).set(1)
+
+    def update_from(self, experiment: Experiment) -> None:
+        """Refresh the trial counts and the best value from the experiment."""
+        from scheduler.report import best_observed_trial
+
+        counts = Counter(t.status for t in experiment.trials.values())
+        for status in TrialStatus:
+            self.trials.labels(self.experiment_name, status.name).set(counts.get(status, 0))
+        config = experiment.optimization_config
+        best = best_observed_trial(experiment)
+        if config is not None and best is not None:
+            metric = config.objectives[0].metric.name
+            value = best[2].get(metric)
+            if value is not None and math.isfinite(value):
+                self.best.labels(self.experiment_name, metric).set(value)
+
+    def serve(self, port: int, address: str = "0.0.0.0") -> int:
+        """Serve `/metrics` on `address:port` from a background thread; returns the port."""
+        result = start_http_server(port, addr=address, registry=self.registry)
+        self._server = result[0] if isinstance(result, tuple) else None
+        if self._server is not None:
+            return int(self._server.server_port)
+        return port
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

@@ -1,0 +1,84 @@
+"""Fixtures of the CLI tests: an environment without broker or database settings, configs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from scheduler.config import (
+    ENV_BROKER_URL,
+    ENV_CELERY_BROKER_URL,
+    ENV_CELERY_RESULT_BACKEND,
+    ENV_DATABASE_URL,
+    ENV_RESULT_BACKEND,
+)
+
+SERVICE_VARIABLES = (
+    ENV_BROKER_URL,
+    ENV_RESULT_BACKEND,
+    ENV_CELERY_BROKER_URL,
+    ENV_CELERY_RESULT_BACKEND,
+    ENV_DATABASE_URL,
+    "BO_CONFIG",
+    "BO_METRICS_PORT",
+)
+
+
+@pytest.fixture(autouse=True)
+def no_service_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Embedded mode unless a test says otherwise: no broker or database from outside."""
+    for variable in SERVICE_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+
+
+#: Sections whose keys `config_data` merges into the defaults (others are replaced).
+MERGED_SECTIONS = {"scheduler", "generation", "objective_function", "runner"}
+
+
+def config_data(name: str = "cli_branin", **sections: Any) -> dict[str, Any]:
+    """A small valid config (Sobol only, fast polling); `sections` replace or extend parts."""
+
+    data: dict[str, Any] = {
+        "name": name,
+        "parameters": [
+            {"name": "x1", "type": "range", "bounds": [-5, 10]},
+            {"name": "x2", "type": "range", "bounds": [0, 15]},
+        ],
+        "objectives": {"branin": "minimize"},
+        "objective_function": {"name": "branin"},
+        "generation": {"strategy": "sobol", "seed": 3},
+        "scheduler": {
+            "total_trials": 6,
+            "max_pending_trials": 3,
+            "init_seconds_between_polls": 0.01,
+            "min_seconds_before_poll": 0.0,
+            "max_seconds_between_polls": 0.1,
+        },
+    }
+    for key, value in sections.items():
+        if key in MERGED_SECTIONS and isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return data
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """write_config(name=..., **sections) -> path of a YAML config in tmp_path."""
+
+    def write(name: str = "cli_branin", filename: str | None = None, **sections: Any) -> Path:
+        path = tmp_path / (filename or f"{name}.yaml")
+        path.write_text(yaml.safe_dump(config_data(name, **sections), sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> Iterator[str]:
+    yield f"sqlite:///{tmp_path / 'cli.db'}"

@@ -1,0 +1,191 @@
+"""`bo-scheduler` commands on experiments run in embedded mode (no services needed)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from scheduler.cli import EXIT_CONFIG, EXIT_SERVICE, EXIT_STORAGE, main
+from tests.cli.conftest import SERVICE_VARIABLES, config_data
+
+COMMANDS = ["run", "resume", "status", "report", "list", "stop", "delete", "demo"]
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(database URL, experiment name) of a finished 6-trial embedded experiment."""
+    directory = tmp_path_factory.mktemp("stored")
+    path = directory / "exp.yaml"
+    path.write_text(yaml.safe_dump(config_data("stored_exp")))
+    url = f"sqlite:///{directory / 'stored.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in SERVICE_VARIABLES:
+            patch.delenv(variable, raising=False)
+        result = CliRunner().invoke(main, ["run", str(path), "--db-url", url])
+    assert result.exit_code == 0, result.output
+    yield url, "stored_exp"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_explains_itself_with_an_example(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output
+    assert f"bo-scheduler {command}" in result.output
+
+
+def test_main_help_and_db_group() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in [*COMMANDS, "db"]:
+        assert re.search(rf"^\s+{command}\s", result.output, re.MULTILINE), command
+    db_help = CliRunner().invoke(main, ["db", "upgrade", "--help"])
+    assert db_help.exit_code == 0 and "Example" in db_help.output
+
+
+def test_run_prints_the_summary(stored: tuple[str, str]) -> None:
+    url, name = stored
+    result = CliRunner().invoke(main, ["run", "--help"])
+    assert result.exit_code == 0
+    status = CliRunner().invoke(main, ["status", name, "--json", "--db-url", url])
+    data = json.loads(status.output)
+    assert data["trials_by_status"] == {"COMPLETED": 6}
+    assert data["budget"] == 6
+    assert data["daemon"] == "not running"
+    assert data["best"]["values"]["branin"] > 0.39
+
+
+def test_status_text(stored: tuple[str, str]) -> None:
+    url, name = stored
+    result = CliRunner().invoke(main, ["status", name, "--db-url", url])
+    assert result.exit_code == 0, result.output
+    assert f"experiment: {name}" in result.output
+    assert "trials:     6 of 6 (COMPLETED 6)" in result.output
+    assert re.search(r"best:\s+trial \d+: branin=", result.output)
+    assert "broker:     embedded" in result.output
+
+
+def test_list(stored: tuple[str, str]) -> None:
+    url, name = stored
+    result = CliRunner().invoke(main, ["list", "--db-url", url])
+    assert result.exit_code == 0, result.output
+    assert re.search(rf"^{name}\s+6\s+6\s+branin=", result.output, re.MULTILINE)
+    rows = json.loads(CliRunner().invoke(main, ["list", "--json", "--db-url", url]).output)
+    assert [r["experiment"] for r in rows] == [name]
+
+
+def test_report_writes_csv_png_and_html(stored: tuple[str, str], tmp_path: Path) -> None:
+    url, name = stored
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(main, ["report", name, "--db-url", url, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with (out / f"{name}.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 6
+    assert {"trial_index", "trial_status", "x1", "x2", "branin"} <= set(rows[0])
+    assert (out / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    html = (out / f"{name}.html").read_text()
+    assert "<img" in html and "<table" in html
+
+
+def test_unknown_experiment_names_the_stored_ones(stored: tuple[str, str]) -> None:
+    url, name = stored
+    for command in (["status", "nope"], ["report", "nope"], ["resume", "nope"]):
+        result = CliRunner().invoke(main, [*command, "--db-url", url])
+        assert result.exit_code == EXIT_STORAGE, result.output
+        assert "nope" in result.output and name in result.output
+
+
+def test_stop_when_no_daemon_runs(stored: tuple[str, str]) -> None:
+    url, name = stored
+    result = CliRunner().invoke(main, ["stop", name, "--db-url", url])
+    assert result.exit_code == 0
+    assert "no daemon runs it" in result.output
+
+
+def test_run_again_resumes_and_extends_the_budget(
+    write_config: Callable[..., Path], db_url: str
+) -> None:
+    path = write_config("grow", scheduler={"total_trials": 3})
+    first = CliRunner().invoke(main, ["run", str(path), "--db-url", db_url])
+    assert first.exit_code == 0, first.output
+    assert "finished; trials: COMPLETED 3" in first.output
+    path = write_config("grow", scheduler={"total_trials": 5})
+    second = CliRunner().invoke(main, ["run", str(path), "--db-url", db_url])
+    assert second.exit_code == 0, second.output
+    assert "finished; trials: COMPLETED 5" in second.output
+    third = CliRunner().invoke(main, ["resume", "grow", "--db-url", db_url, "--total-trials", "6"])
+    assert third.exit_code == 0, third.output
+    assert "finished; trials: COMPLETED 6" in third.output
+
+
+def test_run_refuses_a_changed_definition_under_the_same_name(
+    write_config: Callable[..., Path], db_url: str
+) -> None:
+    path = write_config("same_name", scheduler={"total_trials": 2})
+    assert CliRunner().invoke(main, ["run", str(path), "--db-url", db_url]).exit_code == 0
+    changed = write_config(
+        "same_name",
+        filename="changed.yaml",
+        parameters=[
+            {"name": "x1", "type": "range", "bounds": [-5, 10]},
+            {"name": "x2", "type": "range", "bounds": [0, 20]},
+        ],
+    )
+    result = CliRunner().invoke(main, ["run", str(changed), "--db-url", db_url])
+    assert result.exit_code == EXIT_CONFIG, result.output
+    assert (
+        "different definition" in result.output and "bo-scheduler delete same_name" in result.output
+    )
+    deleted = CliRunner().invoke(main, ["delete", "same_name", "--yes", "--db-url", db_url])
+    assert deleted.exit_code == 0, deleted.output
+    again = CliRunner().invoke(main, ["run", str(changed), "--db-url", db_url])
+    assert again.exit_code == 0, again.output
+
+
+def test_database_from_the_config_and_from_the_environment(
+    write_config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_db = f"sqlite:///{tmp_path / 'from-config.db'}"
+    env_db = f"sqlite:///{tmp_path / 'from-env.db'}"
+    path = write_config("where", database={"url": config_db}, scheduler={"total_trials": 1})
+    assert CliRunner().invoke(main, ["run", str(path)]).exit_code == 0
+    listed = CliRunner().invoke(main, ["list", "--json", "--db-url", config_db])
+    assert [r["experiment"] for r in json.loads(listed.output)] == ["where"]
+    monkeypatch.setenv("BO_DATABASE_URL", env_db)
+    assert CliRunner().invoke(main, ["run", str(path)]).exit_code == 0
+    listed = CliRunner().invoke(main, ["list", "--json"])  # the same variable
+    assert [r["experiment"] for r in json.loads(listed.output)] == ["where"]
+    assert (tmp_path / "from-env.db").exists()
+
+
+def test_passwords_never_reach_the_output(write_config: Callable[..., Path]) -> None:
+    """A database that cannot be reached: the error names it, with the password masked."""
+    url = "postgresql+psycopg2://bo:Sup3rS3cret@127.0.0.1:1/bo"
+    path = write_config("masked", database={"url": url}, scheduler={"total_trials": 1})
+    result = CliRunner().invoke(main, ["run", str(path), "--log-level", "DEBUG"])
+    assert result.exit_code != 0
+    assert "Sup3rS3cret" not in result.output
+    assert "bo:***@127.0.0.1:1" in result.output
+    status = CliRunner().invoke(main, ["status", "masked", "--db-url", url])
+    assert "Sup3rS3cret" not in status.output and status.exit_code != 0
+
+
+def test_an_unreachable_broker_stops_the_run_before_any_trial(
+    write_config: Callable[..., Path], db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BO_BROKER_URL", "redis://:Br0kerPw@127.0.0.1:1/0")
+    path = write_config("no_broker", scheduler={"total_trials": 2})
+    result = CliRunner().invoke(main, ["run", str(path), "--db-url", db_url])
+    assert result.exit_code == EXIT_SERVICE, result.output
+    assert "cannot reach the broker redis://:***@127.0.0.1:1/0" in result.output
+    assert "Br0kerPw" not in result.output
+    listed = CliRunner().invoke(main, ["list", "--db-url", db_url])
+    assert "no_broker" not in listed.output  # nothing was created
