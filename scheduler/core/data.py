@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,11 @@ class Data:
                     "sem": pd.Series(dtype=float),
                 }
             )
+        if not isinstance(df, pd.DataFrame):
+            raise InvalidDataError(
+                f"Data needs a pandas DataFrame with columns {list(REQUIRED_COLUMNS)}, "
+                f"got {type(df).__name__}."
+            )
         missing = [c for c in ("trial_index", "metric_name", "mean") if c not in df]
         if missing:
             raise InvalidDataError(
@@ -56,7 +62,7 @@ class Data:
             }
             if STEP_COLUMN in df:
                 columns[STEP_COLUMN] = np.asarray(pd.to_numeric(df[STEP_COLUMN]), dtype=float)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise InvalidDataError(
                 f"Data columns trial_index, mean, sem and step must be numeric: {exc}."
             ) from exc
@@ -139,7 +145,35 @@ class Data:
                     "sem": sem,
                 }
             )
-        return Data(pd.DataFrame.from_records(rows, columns=list(REQUIRED_COLUMNS)))
+        return Data.from_rows(rows)
+
+    @staticmethod
+    def from_rows(rows: list[dict[str, Any]]) -> Data:
+        """Build from row dicts of plain Python values (the hot path of polling).
+
+        Skips the frame-wide validation of `Data(df)`: each value is converted
+        here, so a bad one still raises `InvalidDataError`.
+        """
+
+        def floats(name: str) -> np.ndarray:
+            values = [np.nan if r.get(name) is None else float(r[name]) for r in rows]
+            return np.asarray(values, dtype=np.float64)
+
+        try:
+            columns: dict[str, Any] = {
+                "trial_index": np.asarray([int(r["trial_index"]) for r in rows], dtype=np.int64),
+                "arm_name": np.asarray([str(r["arm_name"]) for r in rows], dtype=object),
+                "metric_name": np.asarray([str(r["metric_name"]) for r in rows], dtype=object),
+                "mean": np.asarray([float(r["mean"]) for r in rows], dtype=np.float64),
+                "sem": floats("sem"),
+            }
+            if any(STEP_COLUMN in r for r in rows):
+                columns[STEP_COLUMN] = floats(STEP_COLUMN)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidDataError(
+                f"Data rows need numeric trial_index, mean and sem: {exc}."
+            ) from exc
+        return Data._trusted(pd.DataFrame(columns))
 
     def __len__(self) -> int:
         return len(self.df)
