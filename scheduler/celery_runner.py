@@ -10,13 +10,14 @@ maps Celery states per `scheduler.task_states`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
-import pandas as pd
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from scheduler.core.data import Data
 from scheduler.core.errors import InvalidSchedulerOptionsError
@@ -33,6 +34,12 @@ from workers.progress import request_stop
 logger = logging.getLogger(__name__)
 
 _TASK_ID_NAMESPACE = uuid.UUID("6f1c7c1e-3f5a-4c55-9b7e-2f4f2f1b0b42")
+#: Send-marker values: being sent (followed by a unique token), and sent.
+SENDING = b"sending "
+SENT = b"sent"
+#: How long `run` keeps retrying while Redis is unreachable before failing the trial.
+SEND_RETRY_SECONDS = 30.0
+T = TypeVar("T")
 
 
 class CeleryRunner(Runner):
@@ -127,9 +134,25 @@ class CeleryRunner(Runner):
     def run(self, trial: Trial) -> dict[str, Any]:
         task_id = self.task_id(trial)
         metadata = {"task_id": task_id, "queue": self.queue, "sent_at": time.time()}
-        if not self.store.mark_sent(task_id):
-            logger.info("trial %d: task %s was already sent; re-attaching", trial.index, task_id)
-            return {**metadata, "reattached": True}
+        # Two-phase marker: "sending <token>" before the send, "sent" after it. A marker
+        # still "sending" was left by a scheduler that died before confirming (almost
+        # always before sending): send again. Our own token means our SET NX went
+        # through but a dropped connection lost its reply.
+        token = SENDING + uuid.uuid4().hex.encode()
+        if not self._retrying(lambda: self.store.mark_sent(task_id, token)):
+            found = self._retrying(lambda: self.store.marker(task_id))
+            if found is not None and not found.startswith(SENDING):
+                logger.info(
+                    "trial %d: task %s was already sent; re-attaching", trial.index, task_id
+                )
+                return {**metadata, "reattached": True}
+            if found != token:
+                logger.warning(
+                    "trial %d: task %s was being sent when a scheduler stopped; sending it",
+                    trial.index,
+                    task_id,
+                )
+                self._retrying(lambda: self.store.set_marker(task_id, token))
         request = {
             "trial_index": trial.index,
             "objective": self.objective,
@@ -139,23 +162,51 @@ class CeleryRunner(Runner):
         }
         experiment = getattr(trial.experiment, "name", "?")
         try:
-            self.app.send_task(
-                TASK_NAME,
-                args=[request],
-                task_id=task_id,
-                queue=self.queue,
-                argsrepr=f"trial {trial.index} of {experiment}: {self.objective}"
-                f"({trial.arm.parameters})",
-                kwargsrepr="{}",
+            self._retrying(
+                lambda: self.app.send_task(
+                    TASK_NAME,
+                    args=[request],
+                    task_id=task_id,
+                    queue=self.queue,
+                    argsrepr=f"trial {trial.index} of {experiment}: {self.objective}"
+                    f"({trial.arm.parameters})",
+                    kwargsrepr="{}",
+                )
             )
         except Exception:
-            self.store.unmark_sent(task_id)
+            with contextlib.suppress(Exception):  # Redis may still be down
+                self.store.unmark_sent(task_id)
             raise
+        self._retrying(lambda: self.store.set_marker(task_id, SENT))
         return metadata
+
+    def _connection_errors(self) -> tuple[type[BaseException], ...]:
+        backend_errors = getattr(self.app.backend, "connection_errors", ())
+        return (OSError, KombuOperationalError, *backend_errors)
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        """`call()`, retried with backoff while Redis is unreachable (a restart)."""
+        errors = self._connection_errors()
+        deadline = time.monotonic() + SEND_RETRY_SECONDS
+        delay = 0.1
+        while True:
+            try:
+                return call()
+            except errors as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                logger.warning("Redis unreachable (%s); retrying in %.1f s", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def poll_trial_status(self, trials: Iterable[Trial]) -> dict[TrialStatus, set[int]]:
         polled = [t for t in trials if "task_id" in t.run_metadata]
-        states = self.store.read([t.run_metadata["task_id"] for t in polled])
+        try:
+            states = self.store.read([t.run_metadata["task_id"] for t in polled])
+        except self._connection_errors() as exc:
+            # Redis restarting or unreachable: learn nothing this poll, try again next.
+            logger.warning("cannot poll %d trial(s): Redis unreachable (%s)", len(polled), exc)
+            return {}
         statuses: dict[TrialStatus, set[int]] = {}
         now = time.time()
         for trial, (meta, marker_present) in zip(polled, states, strict=True):
@@ -192,6 +243,11 @@ class CeleryRunner(Runner):
                 reason=f"lost: still queued after {self.max_queued_seconds:g} s",
             )
         return view
+
+    def seen_running(self, trial: Trial) -> bool:
+        """Whether the last poll saw `trial` running (so it has no result yet)."""
+        view = self._views.get(trial.index)
+        return view is not None and view.status is TrialStatus.RUNNING
 
     def failure_reason(self, trial: Trial) -> str | None:
         view = self._views.get(trial.index)
@@ -255,7 +311,14 @@ class CeleryMetric(Metric):
         runner = getattr(trial.experiment, "runner", None)
         rows = self._progress_rows(trial, runner)
         result = trial.run_metadata.get("result")
-        if result is None and isinstance(runner, CeleryRunner) and "task_id" in trial.run_metadata:
+        if (
+            result is None
+            and isinstance(runner, CeleryRunner)
+            and "task_id" in trial.run_metadata
+            # Seen running at the last poll: no result to read. Early stopping fetches
+            # running trials' progress each poll; this keeps that to no extra round trip.
+            and not runner.seen_running(trial)
+        ):
             meta = runner.store.read_one(trial.run_metadata["task_id"])
             if meta is not None and meta.get("status") == "SUCCESS":
                 result = meta.get("result")
@@ -277,7 +340,7 @@ class CeleryMetric(Metric):
             return Err(
                 MetricFetchE(f"trial {trial.index}: no result or progress for {self.name!r} yet")
             )
-        return Ok(Data(pd.DataFrame.from_records(rows)))
+        return Ok(Data.from_rows(rows))
 
     def _progress_rows(self, trial: Trial, runner: Any) -> list[dict[str, Any]]:
         points = runner.progress.get(trial.index, []) if isinstance(runner, CeleryRunner) else []

@@ -56,21 +56,46 @@ class ResultStore:
         try:
             meta = self.backend.decode_result(value)
         except Exception:  # an exception type we cannot rebuild: keep the raw meta
-            meta = self.backend.decode(value)
+            try:
+                meta = self.backend.decode(value)
+            except Exception as exc:  # not JSON (e.g. pickle): never deserialize it
+                return {
+                    "status": "FAILURE",
+                    "result": {
+                        "exc_type": "UnreadableResult",
+                        "exc_message": f"the stored task result is not JSON ({exc}); "
+                        "only JSON results are accepted",
+                    },
+                }
         return meta if isinstance(meta, dict) else None
 
-    def mark_sent(self, task_id: str) -> bool:
+    def mark_sent(self, task_id: str, value: bytes = b"1") -> bool:
         """Record that `task_id` is being sent; False if it already was (re-attach)."""
         key = sent_marker_key(task_id)
         expires = getattr(self.backend, "expires", None)
         redis = self._redis
         if redis is not None:
             ttl = int(expires) if expires else None
-            return bool(redis.set(key, b"1", nx=True, ex=ttl))
+            return bool(redis.set(key, value, nx=True, ex=ttl))
         if self.backend.get(key) is not None:
             return False
-        self.backend.set(key, b"1")
+        self.backend.set(key, value)
         return True
+
+    def set_marker(self, task_id: str, value: bytes) -> None:
+        """Overwrite the send marker of `task_id` (same lifetime as results)."""
+        key = sent_marker_key(task_id)
+        expires = getattr(self.backend, "expires", None)
+        redis = self._redis
+        if redis is not None:
+            redis.set(key, value, ex=int(expires) if expires else None)
+        else:
+            self.backend.set(key, value)
+
+    def marker(self, task_id: str) -> bytes | None:
+        """The value `mark_sent` stored for `task_id`, or None."""
+        value = self.backend.get(sent_marker_key(task_id))
+        return value.encode() if isinstance(value, str) else value
 
     def unmark_sent(self, task_id: str) -> None:
         self.backend.delete(sent_marker_key(task_id))

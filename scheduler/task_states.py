@@ -39,6 +39,11 @@ def view_of(meta: dict[str, Any] | None, marker_present: bool, stopped_early: bo
     result = meta.get("result")
     if state in QUEUED_STATES:
         return TaskView(TrialStatus.STAGED)
+    if state == "RETRY" and not marker_present:
+        # Our task never retries itself: RETRY is a worker cancelling it on a broker
+        # drop, to be redelivered from Redis. Without the send marker Redis lost its
+        # data, that message included: nothing will ever run the trial again.
+        return TaskView(TrialStatus.FAILED, reason="lost")
     if state in RUNNING_STATES:
         progress = result.get("progress") if isinstance(result, dict) else None
         return TaskView(TrialStatus.RUNNING, progress=progress)

@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 from celery import Celery
 from celery.signals import celeryd_init, worker_ready
 
+from workers.broker import TRANSPORT as BROKER_TRANSPORT
 from workers.constants import (
     APP_NAME,
     DEFAULT_QUEUE,
@@ -282,6 +283,9 @@ def build_config(environ: Mapping[str, str]) -> dict[str, Any]:
         # A redelivered trial that already succeeded is not run again.
         "worker_deduplicate_successful_tasks": True,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Backend writes wait for Redis to come back instead of failing: else a trial
+        # cancelled on a broker drop is recorded REVOKED and acked, never redelivered.
+        "result_backend_always_retry": True,
         "broker_connection_retry_on_startup": True,
         # States the scheduler polls, and the args it reads back.
         "task_track_started": True,
@@ -299,6 +303,7 @@ def build_config(environ: Mapping[str, str]) -> dict[str, Any]:
         config["broker_transport_options"] = {"polling_interval": EMBEDDED_POLLING_INTERVAL}
     elif broker_scheme in _REDIS_SCHEMES:
         config["broker_transport_options"] = {"visibility_timeout": visibility}
+        config["broker_transport"] = BROKER_TRANSPORT  # drops non-message queue entries
     if broker_scheme == "rediss":
         config["broker_use_ssl"] = _redis_ssl_options(broker, ENV_BROKER_URL)
     if _scheme(backend) == "rediss":

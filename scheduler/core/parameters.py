@@ -55,6 +55,12 @@ class RangeParameter:
 
     def __post_init__(self) -> None:
         _check_name(self.name)
+        _check_type(self.name, self.parameter_type)
+        if not isinstance(self.log_scale, bool):
+            raise InvalidParameterError(
+                f"RangeParameter {self.name!r}: log_scale must be True or False, "
+                f"got {self.log_scale!r}."
+            )
         if self.parameter_type not in (ParameterType.INT, ParameterType.FLOAT):
             raise InvalidParameterError(
                 f"RangeParameter {self.name!r} has type {self.parameter_type.name}; "
@@ -113,12 +119,21 @@ class ChoiceParameter:
 
     def __post_init__(self) -> None:
         _check_name(self.name)
+        _check_type(self.name, self.parameter_type)
+        if not isinstance(self.values, (list, tuple)):
+            raise InvalidParameterError(
+                f"ChoiceParameter {self.name!r}: values must be a list, got {self.values!r}."
+            )
         if len(self.values) < 2:
             raise InvalidParameterError(
                 f"ChoiceParameter {self.name!r} has {len(self.values)} value(s); "
                 "give at least 2, or use a FixedParameter for a single value."
             )
-        self.values = [self.parameter_type.cast(v) for v in self.values]
+        self.values = [_cast_definition(self.name, self.parameter_type, v) for v in self.values]
+        if any(v is None for v in self.values):
+            raise InvalidParameterError(
+                f"ChoiceParameter {self.name!r}: None is not a value; list real values."
+            )
         if len(set(self.values)) != len(self.values):
             raise InvalidParameterError(
                 f"ChoiceParameter {self.name!r} lists a value twice: {self.values}."
@@ -145,7 +160,8 @@ class FixedParameter:
 
     def __post_init__(self) -> None:
         _check_name(self.name)
-        self.value = self.parameter_type.cast(self.value)
+        _check_type(self.name, self.parameter_type)
+        self.value = _cast_definition(self.name, self.parameter_type, self.value)
 
     def cast(self, value: TParamValue) -> TParamValue:
         return self.parameter_type.cast(value)
@@ -166,6 +182,17 @@ class ParameterConstraint:
     tolerance: float = field(default=1e-8, repr=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.constraint_dict, dict) or not all(
+            isinstance(name, str) and name for name in self.constraint_dict
+        ):
+            raise InvalidParameterError(
+                "ParameterConstraint.constraint_dict must map parameter names to weights, "
+                f"e.g. {{'x1': 1.0, 'x2': 1.0}}; got {self.constraint_dict!r}."
+            )
+        if not _is_number(self.bound) or not math.isfinite(self.bound):
+            raise InvalidParameterError(
+                f"ParameterConstraint bound must be a finite number, got {self.bound!r}."
+            )
         if not self.constraint_dict:
             raise InvalidParameterError(
                 "ParameterConstraint needs at least one parameter weight in "
@@ -195,6 +222,27 @@ class ParameterConstraint:
     def __str__(self) -> str:
         terms = " + ".join(f"{w:g}*{n}" for n, w in self.constraint_dict.items())
         return f"{terms} <= {self.bound:g}"
+
+
+def _check_type(name: str, parameter_type: object) -> None:
+    if not isinstance(parameter_type, ParameterType):
+        raise InvalidParameterError(
+            f"Parameter {name!r}: parameter_type must be a ParameterType (e.g. "
+            f"ParameterType.FLOAT), got {parameter_type!r}."
+        )
+
+
+def _cast_definition(name: str, parameter_type: ParameterType, value: object) -> TParamValue:
+    """Cast a value of a parameter's definition, refusing what the type cannot hold."""
+    try:
+        cast = parameter_type.cast(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidParameterError(
+            f"Parameter {name!r}: value {value!r} is not a valid {parameter_type.name} ({exc})."
+        ) from None
+    if isinstance(cast, float) and not math.isfinite(cast):
+        raise InvalidParameterError(f"Parameter {name!r}: value {value!r} is not finite.")
+    return cast
 
 
 def _check_name(name: str) -> None:

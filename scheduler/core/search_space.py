@@ -74,6 +74,11 @@ class SearchSpace:
 
     def cast_parameterization(self, parameters: TParameterization) -> TParameterization:
         """Return a copy with every value cast to its parameter's type; fixed filled in."""
+        if not isinstance(parameters, dict) or not all(isinstance(k, str) for k in parameters):
+            raise OutOfSearchSpaceError(
+                f"A parameterization must be a dict of parameter name to value, got "
+                f"{parameters!r}; the search space has {sorted(self.parameters)}."
+            )
         unknown = sorted(set(parameters) - set(self.parameters))
         if unknown:
             raise OutOfSearchSpaceError(
@@ -84,7 +89,7 @@ class SearchSpace:
             if name in parameters:
                 try:
                     cast[name] = parameter.cast(parameters[name])
-                except (TypeError, ValueError) as exc:
+                except (TypeError, ValueError, OverflowError) as exc:
                     raise OutOfSearchSpaceError(
                         f"Value {parameters[name]!r} of {name!r} cannot be cast to "
                         f"{parameter.parameter_type.name}: {exc}."

@@ -9,14 +9,16 @@ ever rewritten because the experiment grew.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from scheduler.core.data import Data
 from scheduler.core.experiment import Experiment
@@ -32,6 +34,7 @@ from scheduler.storage.engine import SCHEMA_CHECKED, connect, get_engine, json_d
 from scheduler.storage.errors import (
     ExperimentLockedError,
     ExperimentNameConflictError,
+    StorageConnectionError,
     StorageError,
 )
 from scheduler.storage.load import (
@@ -53,6 +56,45 @@ from scheduler.storage.rows import Snapshot, changed_columns, data_rows, snapsho
 from scheduler.storage.settings import DBSettings, new_owner_id
 
 logger = logging.getLogger(__name__)
+
+#: How long a store call keeps retrying while the database server is unreachable.
+RETRY_SECONDS = 30.0
+_RETRYABLE = (OperationalError, InterfaceError, DisconnectionError, StorageConnectionError)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _retrying(method: F) -> F:
+    """Retry a store call (one transaction) with backoff while the server is unreachable.
+
+    A failed transaction changed nothing and the in-memory bookkeeping only
+    changes after a commit, so calling again is safe. A database server
+    restart then pauses the scheduler instead of killing it. SQLite is a
+    local file: its errors are not transient and are raised at once.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: SQLStore, *args: Any, **kwargs: Any) -> Any:
+        if self.engine.url.get_backend_name() == "sqlite":
+            return method(self, *args, **kwargs)
+        deadline = time.monotonic() + RETRY_SECONDS
+        delay = 0.1
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except _RETRYABLE as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                logger.warning(
+                    "database unreachable during %s (%s); retrying in %.1f s",
+                    method.__name__,
+                    reason,
+                    delay,
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass
@@ -99,6 +141,7 @@ class SQLStore:
         return f"SQLStore(url={mask_url(self.engine.url)!r}, owner={self.owner_id!r})"
 
     # -- reading ---------------------------------------------------------------
+    @_retrying
     def load_experiment(self, name: str) -> tuple[Experiment, GenerationStrategy | None]:
         """Experiment with trials and data, and its strategy rebuilt with its state."""
         with connect(self.engine) as conn:
@@ -114,10 +157,12 @@ class SQLStore:
         )
         return loaded.experiment, loaded.generation_strategy
 
+    @_retrying
     def list_experiments(self) -> list[str]:
         with connect(self.engine, begin=False) as conn:
             return experiment_names(conn)
 
+    @_retrying
     def delete_experiment(self, name: str) -> None:
         with connect(self.engine) as conn:
             row = experiment_row(conn, name)
@@ -130,6 +175,7 @@ class SQLStore:
         self._tracked.pop(name, None)
 
     # -- ExperimentStore: saving ----------------------------------------------
+    @_retrying
     def save_experiment(
         self, experiment: Experiment, generation_strategy: GenerationStrategy
     ) -> None:
@@ -179,12 +225,14 @@ class SQLStore:
         tracked.just_loaded = False
         self._tracked[experiment.name] = tracked
 
+    @_retrying
     def save_trials(self, experiment: Experiment, trials: Sequence[Trial]) -> None:
         tracked = self._tracking(experiment)
         with connect(self.engine) as conn:
             snapshots = self._write_trials(conn, tracked, list(trials))
         tracked.snapshots.update(snapshots)
 
+    @_retrying
     def save_data(self, experiment: Experiment, data: Data) -> None:
         tracked = self._tracking(experiment)
         if data.df.empty:
@@ -192,6 +240,7 @@ class SQLStore:
         with connect(self.engine) as conn:
             tracked.last_batch = self._write_data(conn, tracked, data)
 
+    @_retrying
     def save_generation_strategy(
         self, experiment: Experiment, generation_strategy: GenerationStrategy
     ) -> None:
@@ -209,6 +258,7 @@ class SQLStore:
         tracked.strategy_state = text
 
     # -- ExperimentStore: lease ---------------------------------------------------
+    @_retrying
     def heartbeat(self, experiment: Experiment) -> None:
         """Take the lease if not held; else renew it (at most every timeout/6 s).
 
@@ -243,6 +293,7 @@ class SQLStore:
             )
         tracked.last_heartbeat = time.monotonic()
 
+    @_retrying
     def release(self, experiment: Experiment) -> None:
         tracked = self._tracked.get(experiment.name)
         if tracked is None or not tracked.holds_lease:

@@ -1,0 +1,47 @@
+"""The send marker's two phases: a scheduler killed between marking and sending.
+
+``CeleryRunner.run`` writes ``sending <token>`` before sending a trial's task
+and ``sent`` after. A resumed scheduler re-attaches to a task marked ``sent``
+and sends one left ``sending`` (its scheduler died before the send went out),
+so a crash in that window neither duplicates nor strands the trial.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scheduler.celery_runner import SENDING, SENT, CeleryRunner
+from scheduler.result_store import sent_marker_key
+from tests.faults.harness import branin_experiment
+from tests.faults.redis_server import redis_server
+from workers.app import make_app
+
+QUEUE = "bo-parked"  # no worker consumes it: the test counts messages sent
+
+
+def test_marker_left_sending_is_sent_and_marker_sent_reattaches(tmp_path: Path) -> None:
+    with redis_server() as redis:
+        app = make_app({"BO_BROKER_URL": redis.url()})
+        client = redis.client()
+        try:
+            experiment = branin_experiment("marker", app, tmp_path, queue=QUEUE)
+            runner = experiment.runner
+            assert isinstance(runner, CeleryRunner)
+            stranded, done = (
+                experiment.new_trial({"x1": 0.0, "x2": 1.0}),
+                experiment.new_trial({"x1": 1.0, "x2": 2.0}),
+            )
+            # A dead scheduler marked `stranded` but never sent it; it sent `done`.
+            client.set(sent_marker_key(runner.task_id(stranded)), SENDING + b"dead")
+            client.set(sent_marker_key(runner.task_id(done)), SENT)
+
+            resent = runner.run(stranded)
+            reattached = runner.run(done)
+            again = runner.run(stranded)  # now confirmed: never sent twice
+
+            assert "reattached" not in resent
+            assert reattached.get("reattached") is True and again.get("reattached") is True
+            assert client.llen(QUEUE) == 1
+            assert client.get(sent_marker_key(runner.task_id(stranded))) == SENT
+        finally:
+            app.close()

@@ -1,0 +1,42 @@
+"""kombu's Redis transport, hardened against queue entries that are not messages.
+
+kombu pops a queue entry with BRPOP and decodes it as JSON; an entry that is
+not JSON (written to the list by anything but a Celery client) raises out of
+the worker's event loop as an "Unrecoverable error" and the worker exits.
+Here such an entry is logged and dropped: it was already popped, so nothing
+else is lost, and it never reaches the task layer, so nothing executes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
+
+logger = logging.getLogger(__name__)
+
+#: ``broker_transport`` value that selects this transport for a redis:// URL.
+TRANSPORT = "workers.broker:Transport"
+
+
+class Channel(kombu_redis.Channel):
+    """A Redis channel that drops undecodable queue entries instead of crashing."""
+
+    def _brpop_read(self, **options: Any) -> bool:
+        try:
+            return bool(super()._brpop_read(**options))
+        except (ValueError, TypeError, KeyError) as exc:  # JSON, envelope shape
+            logger.error(
+                "dropped a queue entry that is not a valid message (%s: %s); "
+                "only Celery clients should write to the broker's queues",
+                type(exc).__name__,
+                exc,
+            )
+            return True
+
+
+class Transport(kombu_redis.Transport):
+    """kombu's Redis transport with :class:`Channel`."""
+
+    Channel = Channel
