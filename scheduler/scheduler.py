@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Self
 
+from scheduler.core.data import Data
 from scheduler.core.errors import (
     FailureRateExceededError,
     InvalidOptimizationConfigError,
@@ -66,6 +67,7 @@ class Scheduler:
         self._stop_event = threading.Event()
         self._last_deploy = 0.0
         self._stop_reason: str | None = None
+        self._fetched: list[Data] = []  # data fetched this poll, saved in one batch
         self._store.save_experiment(experiment, generation_strategy)
 
     # -- views ---------------------------------------------------------------
@@ -249,18 +251,30 @@ class Scheduler:
         return self._deploy(trials)
 
     def _deploy(self, trials: Sequence[Trial]) -> int:
-        """Send CANDIDATE trials to the runner and save their run metadata at once."""
+        """Send CANDIDATE trials to the runner, then save their run metadata.
+
+        One write per batch, not per trial: a crash between sending and saving
+        is safe because a runner's task ids are deterministic and it re-attaches
+        to a task it already sent (see `CeleryRunner.run`).
+        """
         if not trials:
             return 0
+        try:
+            self._send(trials)
+        finally:
+            self._store.save_trials(self.experiment, trials)
+        self._last_deploy = time.monotonic()
+        return len(trials)
+
+    def _send(self, trials: Sequence[Trial]) -> None:
         if self.options.run_trials_in_batches:
             try:
                 metadata = self.runner.run_multiple(trials)
             except Exception as exc:
                 for trial in trials:
                     trial.mark_failed(f"deploy failed: {exc}")
-                self._store.save_trials(self.experiment, trials)
                 logger.exception("run_multiple failed for %d trials", len(trials))
-                return len(trials)
+                return
             for trial in trials:
                 self._record_deploy(trial, metadata.get(trial.index, {}))
         else:
@@ -269,25 +283,20 @@ class Scheduler:
                     run_metadata = self.runner.run(trial)
                 except Exception as exc:
                     trial.mark_failed(f"deploy failed: {exc}")
-                    self._store.save_trials(self.experiment, [trial])
                     logger.exception("run failed for trial %d", trial.index)
                     continue
                 self._record_deploy(trial, run_metadata)
-        self._last_deploy = time.monotonic()
-        return len(trials)
 
     def _record_deploy(self, trial: Trial, run_metadata: object) -> None:
         try:
             trial.update_run_metadata(run_metadata)
         except InvalidRunMetadataError as exc:
             trial.mark_failed(str(exc))
-            self._store.save_trials(self.experiment, [trial])
             raise
         if self.runner.staging_required:
             trial.mark_staged()
         else:
             trial.mark_running()
-        self._store.save_trials(self.experiment, [trial])
         logger.info("trial %d deployed: %s", trial.index, trial.arm.parameters)
 
     # -- polling -------------------------------------------------------------
@@ -295,6 +304,7 @@ class Scheduler:
         """Poll outstanding trials once; returns (anything changed, any completed)."""
         outstanding = self.running_trials
         changed: list[Trial] = []
+        self._fetched = []
         completed = False
         if outstanding:
             statuses = self.runner.poll_trial_status(outstanding)
@@ -304,6 +314,9 @@ class Scheduler:
                     completed = completed or trial.status is TrialStatus.COMPLETED
         changed.extend(self._fail_stale_trials())
         changed.extend(self._stop_trials_early())
+        if self._fetched:  # data first: a stored COMPLETED trial always has its data
+            self._store.save_data(self.experiment, Data.from_multiple(self._fetched))
+            self._fetched = []
         if changed:
             self._store.save_trials(self.experiment, changed)
         return bool(changed), completed
@@ -321,7 +334,7 @@ class Scheduler:
             data, problem = fetch_trial_data(self.experiment, trial)
             if not data.df.empty:
                 self.experiment.attach_data(data)
-                self._store.save_data(self.experiment, data)
+                self._fetched.append(data)
             if problem is not None and status is TrialStatus.COMPLETED:
                 logger.warning("trial %d failed: %s", trial.index, problem)
                 trial.mark_failed(problem)
