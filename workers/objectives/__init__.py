@@ -1,6 +1,6 @@
 """Objective registry and the built-in test functions (registered on import)."""
 
-from workers.objectives import builtin
+from workers.objectives import builtin, learning_curve  # noqa: F401 (importing registers them)
 from workers.objectives.builtin import PROBLEMS, Problem
 from workers.objectives.registry import (
     RegisteredObjective,
