@@ -10,6 +10,8 @@ import logging
 import threading
 from typing import Any
 
+from celery._state import _set_task_join_will_block
+
 from workers.app import load_objective_modules
 from workers.constants import DEFAULT_QUEUE
 
@@ -44,6 +46,10 @@ def ensure_embedded_worker(app: Any, concurrency: int = 2, queue: str = DEFAULT_
             loglevel=logging.WARNING,
             redirect_stdouts=False,
         )
+        # Building the pool marks this process as a worker, after which Celery
+        # refuses `AsyncResult.get()` anywhere in it; the embedding process is
+        # not a worker, so undo that (as celery.contrib.testing.worker does).
+        _set_task_join_will_block(False)
         thread = threading.Thread(target=worker.start, name="bo-embedded-worker", daemon=True)
         thread.start()
         _workers[id(app)] = worker
