@@ -35,6 +35,9 @@ logger = logging.getLogger("scheduler")
 
 IdleCallback = Callable[["Scheduler"], Any]
 
+#: Above this many completed trials `get_best_trial` uses observed values, not a GP.
+MAX_OBSERVATIONS_FOR_MODEL_BEST = 300
+
 
 class Scheduler:
     """Runs an experiment's trials on its runner, using a generation strategy."""
@@ -431,25 +434,54 @@ class Scheduler:
     def get_best_trial(
         self, use_model_predictions: bool = True
     ) -> tuple[int, TParameterization, dict[str, float]] | None:
-        """(index, parameters, metric means) of the best feasible trial so far."""
+        """(index, parameters, metric means) of the best feasible trial so far.
+
+        With noisy data the means are the GP's predictions (see
+        `scheduler.best_point`), up to `MAX_OBSERVATIONS_FOR_MODEL_BEST`
+        completed trials; beyond that, fitting costs more than it is worth and
+        the observed values are used.
+        """
+        completed = self.experiment.count_by_status(TrialStatus.COMPLETED)
+        if use_model_predictions and 0 < completed <= MAX_OBSERVATIONS_FOR_MODEL_BEST:
+            from scheduler.best_point import best_trial
+
+            return best_trial(self.experiment, use_model=True)
         from scheduler.report import best_observed_trial
 
         return best_observed_trial(self.experiment)
+
+    def get_pareto_optimal_parameters(
+        self, use_model_predictions: bool = True
+    ) -> dict[int, tuple[TParameterization, dict[str, float]]]:
+        """{trial index: (parameters, metric means)} of the feasible Pareto set."""
+        from scheduler.best_point import pareto_optimal_parameters
+
+        completed = self.experiment.count_by_status(TrialStatus.COMPLETED)
+        use_model = use_model_predictions and completed <= MAX_OBSERVATIONS_FOR_MODEL_BEST
+        return pareto_optimal_parameters(self.experiment, use_model=use_model)
 
     def get_best_parameters(self) -> TParameterization | None:
         best = self.get_best_trial()
         return None if best is None else best[1]
 
     def summarize_final_result(self) -> dict[str, Any]:
-        """Trials by status and the best trial: what a run ends with."""
+        """Trials by status and the best trial: what a run ends with.
+
+        The best trial is chosen as `get_best_trial` does; its values are the
+        ones observed (what the trial measured), not model predictions.
+        """
         counts = Counter(t.status.name for t in self.experiment.trials.values())
         best = self.get_best_trial()
+        observed = None
+        if best is not None:
+            df = self.experiment.lookup_trial_data(best[0]).final().df
+            observed = dict(zip(df["metric_name"], df["mean"].astype(float), strict=True))
         return {
             "experiment": self.experiment.name,
             "trials_by_status": dict(counts),
             "best_trial_index": None if best is None else best[0],
             "best_parameters": None if best is None else best[1],
-            "best_values": None if best is None else best[2],
+            "best_values": observed,
             "stop_reason": self._stop_reason,
         }
 

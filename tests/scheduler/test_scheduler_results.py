@@ -45,12 +45,15 @@ def test_best_trial_follows_the_objective_direction(minimize: bool, best: int) -
     scheduler = scheduler_with_results(
         [{"objective": 3.0}, {"objective": 1.0}, {"objective": 2.0}], minimize=minimize
     )
-    found = scheduler.get_best_trial()
+    found = scheduler.get_best_trial(use_model_predictions=False)
     assert found is not None
     index, parameters, values = found
     assert index == best
     assert parameters == {"x1": best / 10, "x2": 0.0}
     assert values["objective"] == [3.0, 1.0, 2.0][best]
+    # Unknown sem: by default the GP's predicted means pick the best (same trial here).
+    predicted = scheduler.get_best_trial()
+    assert predicted is not None and predicted[0] == best
     assert scheduler.get_best_parameters() == parameters
 
 
@@ -63,7 +66,7 @@ def test_best_trial_must_satisfy_outcome_constraints() -> None:
         ],
         cost_at_most=5.0,
     )
-    best = scheduler.get_best_trial()
+    best = scheduler.get_best_trial(use_model_predictions=False)
     assert best is not None and best[0] == 2
 
 
