@@ -6,7 +6,11 @@ import math
 
 from scheduler.core.search_space import SearchSpace
 from scheduler.generation.base import registered_generators
+from scheduler.generation.encoding import UnitCubeEncoder
 from scheduler.generation.strategy import GenerationStep, GenerationStrategy, Models
+
+#: Without a trial budget, a discrete space this small is enumerated by Sobol alone.
+SMALL_DISCRETE_SPACE = 16
 
 
 def choose_generation_strategy(
@@ -16,17 +20,29 @@ def choose_generation_strategy(
     num_initialization_trials: int | None = None,
     random_seed: int | None = None,
 ) -> GenerationStrategy:
-    """Sobol for `max(5, 2 * d)` trials, then Bayesian optimization."""
+    """Sobol for `max(5, 2 * d)` trials, then Bayesian optimization.
+
+    A model cannot beat trying everything: when every parameter is discrete and
+    the space has no more points than the budget (`num_trials`, or
+    `SMALL_DISCRETE_SPACE` without one), the strategy is Sobol alone.
+    `max_parallelism_cap` bounds the trials out at once in every step.
+    """
+    size = UnitCubeEncoder(search_space).num_discrete_points()
+    budget = num_trials if num_trials is not None else SMALL_DISCRETE_SPACE
+    if (size is not None and size <= budget) or "botorch" not in registered_generators():
+        only = GenerationStep(
+            model=Models.SOBOL, num_trials=-1, max_parallelism=max_parallelism_cap
+        )
+        return GenerationStrategy(steps=[only], seed=random_seed)
     dims = len(search_space.tunable_parameters)
     num_init = num_initialization_trials or max(5, 2 * dims)
     if num_trials is not None:
-        num_init = min(num_init, num_trials)
+        num_init = max(1, min(num_init, num_trials))
     sobol = GenerationStep(
         model=Models.SOBOL,
         num_trials=num_init,
         min_trials_observed=math.ceil(num_init / 2),
         max_parallelism=max_parallelism_cap,
     )
-    model = Models.BOTORCH if "botorch" in registered_generators() else Models.SOBOL
-    rest = GenerationStep(model=model, num_trials=-1, max_parallelism=max_parallelism_cap)
-    return GenerationStrategy(steps=[sobol, rest], seed=random_seed)
+    bo = GenerationStep(model=Models.BOTORCH, num_trials=-1, max_parallelism=max_parallelism_cap)
+    return GenerationStrategy(steps=[sobol, bo], seed=random_seed)

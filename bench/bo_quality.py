@@ -1,0 +1,300 @@
+"""Optimization quality and generation speed of the default strategy vs Sobol-only.
+
+    python -m bench.bo_quality [--quick] [--seeds N] [--problems branin,hartmann6,...]
+
+Each problem runs the real closed loop: `Scheduler` + the in-process
+`FunctionRunner`, 3 trials out at a time and completing one by one (each poll
+finishes the oldest, as on a fleet: every new trial is generated with 2
+pending), `choose_generation_strategy` (Sobol, then BoTorch) and a Sobol-only
+strategy, on the same seeds. Printed per problem and method: mean and median
+final gap to the known optimum (best observed feasible value minus the
+optimum; for the multi-objective problem, the hypervolume the observed front
+misses), and the median wall-clock and CPU seconds the BoTorch step took per
+generated trial (a `gen(n)` call's time divided by `n`).
+
+Problems: Branin (2-d, 30 trials), Hartmann6 (6-d, 40), Gramacy's constrained
+problem (2-d, 2 outcome constraints, 30; noise inferred: its metric reports no
+sem) and Branin-Currin (2 objectives, thresholds at the usual reference point,
+30).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from botorch.test_functions.multi_objective import BraninCurrin
+from botorch.test_functions.synthetic import Hartmann
+from botorch.utils.multi_objective.hypervolume import Hypervolume
+from botorch.utils.multi_objective.pareto import is_non_dominated
+
+from scheduler import (
+    ComparisonOp,
+    Experiment,
+    GenerationStep,
+    GenerationStrategy,
+    Models,
+    MultiObjective,
+    Objective,
+    ObjectiveThreshold,
+    OptimizationConfig,
+    OutcomeConstraint,
+    ParameterType,
+    RangeParameter,
+    Scheduler,
+    SchedulerOptions,
+    SearchSpace,
+    TrialStatus,
+    choose_generation_strategy,
+)
+from scheduler.core.trial import Trial
+from scheduler.generation.strategy import GeneratorRun
+from scheduler.local_runner import FunctionMetric, FunctionRunner
+
+PARALLELISM = 3
+Params = dict[str, Any]
+
+
+@dataclass
+class Problem:
+    name: str
+    num_trials: int
+    search_space: SearchSpace
+    config: OptimizationConfig
+    evaluate: Callable[[Params], dict[str, Any]]
+    gap: Callable[[list[dict[str, float]]], float]  # from completed trials' values
+
+
+def _unit_space(d: int, low: float = 0.0, high: float = 1.0) -> SearchSpace:
+    return SearchSpace(
+        [RangeParameter(f"x{i + 1}", ParameterType.FLOAT, low, high) for i in range(d)]
+    )
+
+
+def _min_gap(metric: str, optimum: float) -> Callable[[list[dict[str, float]]], float]:
+    def gap(values: list[dict[str, float]]) -> float:
+        return min(v[metric] for v in values) - optimum
+
+    return gap
+
+
+def branin() -> Problem:
+    def f(p: Params) -> dict[str, Any]:
+        x1, x2 = p["x1"], p["x2"]
+        value = (
+            (x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2
+            + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1)
+            + 10
+        )
+        return {"branin": (value, 0.0)}
+
+    space = SearchSpace(
+        [
+            RangeParameter("x1", ParameterType.FLOAT, -5.0, 10.0),
+            RangeParameter("x2", ParameterType.FLOAT, 0.0, 15.0),
+        ]
+    )
+    config = OptimizationConfig(Objective(FunctionMetric("branin"), minimize=True))
+    return Problem("branin", 30, space, config, f, _min_gap("branin", 0.397887))
+
+
+def hartmann6() -> Problem:
+    function = Hartmann(dim=6)
+
+    def f(p: Params) -> dict[str, Any]:
+        x = torch.tensor([[p[f"x{i + 1}"] for i in range(6)]], dtype=torch.double)
+        return {"hartmann6": (float(function(x)), 0.0)}
+
+    config = OptimizationConfig(Objective(FunctionMetric("hartmann6"), minimize=True))
+    return Problem("hartmann6", 40, _unit_space(6), config, f, _min_gap("hartmann6", -3.32237))
+
+
+def gramacy() -> Problem:
+    """min x1 + x2 s.t. c1 = 1.5 - x1 - 2 x2 - 0.5 sin(2 pi (x1^2 - 2 x2)) <= 0,
+    c2 = x1^2 + x2^2 - 1.5 <= 0 on [0, 1]^2; optimum 0.5998."""
+
+    def f(p: Params) -> dict[str, Any]:
+        x1, x2 = p["x1"], p["x2"]
+        c1 = 1.5 - x1 - 2 * x2 - 0.5 * math.sin(2 * math.pi * (x1**2 - 2 * x2))
+        c2 = x1**2 + x2**2 - 1.5
+        return {"objective": x1 + x2, "c1": c1, "c2": c2}
+
+    config = OptimizationConfig(
+        Objective(FunctionMetric("objective"), minimize=True),
+        outcome_constraints=[
+            OutcomeConstraint(FunctionMetric("c1"), ComparisonOp.LEQ, 0.0),
+            OutcomeConstraint(FunctionMetric("c2"), ComparisonOp.LEQ, 0.0),
+        ],
+    )
+
+    def gap(values: list[dict[str, float]]) -> float:
+        feasible = [v["objective"] for v in values if v["c1"] <= 0 and v["c2"] <= 0]
+        return (min(feasible) if feasible else 2.0) - 0.5998
+
+    return Problem("gramacy-constrained", 30, _unit_space(2), config, f, gap)
+
+
+def branin_currin() -> Problem:
+    function = BraninCurrin()  # both minimized
+    ref_point = [18.0, 6.0]
+    max_hv = 59.36011874867746
+
+    def f(p: Params) -> dict[str, Any]:
+        y = function(torch.tensor([[p["x1"], p["x2"]]], dtype=torch.double))[0]
+        return {"branin": (float(y[0]), 0.0), "currin": (float(y[1]), 0.0)}
+
+    objectives = [Objective(FunctionMetric(n), minimize=True) for n in ("branin", "currin")]
+    config = OptimizationConfig(
+        MultiObjective(objectives),
+        objective_thresholds=[
+            ObjectiveThreshold(o.metric, bound)
+            for o, bound in zip(objectives, ref_point, strict=True)
+        ],
+    )
+
+    def gap(values: list[dict[str, float]]) -> float:
+        Y = -torch.tensor([[v["branin"], v["currin"]] for v in values], dtype=torch.double)
+        front = Y[is_non_dominated(Y)]
+        hv = Hypervolume(-torch.tensor(ref_point, dtype=torch.double)).compute(front)
+        return max_hv - hv
+
+    return Problem("branin-currin (HV)", 30, _unit_space(2), config, f, gap)
+
+
+PROBLEMS = {
+    "branin": branin,
+    "hartmann6": hartmann6,
+    "gramacy": gramacy,
+    "branincurrin": branin_currin,
+}
+TARGETS = {
+    "branin": "median gap <= 0.003; s/BO <= 0.3",
+    "hartmann6": "mean gap <= 0.10; s/BO <= 0.3",
+}
+
+
+class StaggeredRunner(FunctionRunner):
+    """Evaluates at deploy time, but each poll completes only the oldest running trial.
+
+    With 3 trials out this is the asynchronous regime of a fleet: one trial
+    finishes, one new trial is generated with the other 2 as pending points.
+    """
+
+    def poll_trial_status(self, trials: Iterable[Trial]) -> dict[TrialStatus, set[int]]:
+        trials = sorted(trials, key=lambda t: t.index)
+        if not trials:
+            return {}
+        statuses = super().poll_trial_status(trials[:1])
+        if len(trials) > 1:
+            statuses.setdefault(TrialStatus.RUNNING, set()).update(t.index for t in trials[1:])
+        return statuses
+
+
+class TimedStrategy(GenerationStrategy):
+    """Records wall and CPU seconds per generated trial of every model-based `gen` call.
+
+    CPU time (`time.process_time`) is the figure to compare across runs on a
+    shared machine: wall time also counts whatever else the machine is doing.
+    """
+
+    def __init__(self, steps: list[GenerationStep], seed: int | None) -> None:
+        super().__init__(steps=steps, seed=seed)
+        self.wall_per_trial: list[float] = []
+        self.cpu_per_trial: list[float] = []
+
+    def gen(self, experiment: Experiment, n: int = 1) -> list[GeneratorRun]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        runs = super().gen(experiment, n)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        model_runs = [r for r in runs if not r.generation_step.startswith("Sobol")]
+        if model_runs:
+            self.wall_per_trial.extend([wall / len(runs)] * len(model_runs))
+            self.cpu_per_trial.extend([cpu / len(runs)] * len(model_runs))
+        return runs
+
+
+def run_once(problem: Problem, seed: int, use_bo: bool) -> tuple[float, TimedStrategy]:
+    """One closed-loop run; returns the final gap and the (timed) strategy."""
+    if use_bo:
+        steps = choose_generation_strategy(
+            problem.search_space,
+            max_parallelism_cap=PARALLELISM,
+            num_trials=problem.num_trials,
+            random_seed=seed,
+        ).steps
+    else:
+        steps = [GenerationStep(Models.SOBOL, num_trials=-1, max_parallelism=PARALLELISM)]
+    strategy = TimedStrategy(steps, seed=seed)
+    experiment = Experiment(
+        f"{problem.name}-{seed}",
+        problem.search_space,
+        problem.config,
+        runner=StaggeredRunner(problem.evaluate),
+        is_test=True,
+    )
+    options = SchedulerOptions(
+        max_pending_trials=PARALLELISM,
+        total_trials=problem.num_trials,
+        init_seconds_between_polls=0.0,
+        min_seconds_before_poll=0.0,
+        logging_level=logging.WARNING,
+    )
+    Scheduler(experiment, strategy, options).run_all_trials()
+    values = []
+    for trial in experiment.trials_by_status(TrialStatus.COMPLETED):
+        df = experiment.lookup_trial_data(trial.index).final().df
+        values.append(dict(zip(df["metric_name"], df["mean"], strict=True)))
+    return problem.gap(values), strategy
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 seeds instead of 5")
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--problems", default=",".join(PROBLEMS))
+    args = parser.parse_args(argv)
+    seeds = args.seeds or (2 if args.quick else 5)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("scheduler").setLevel(logging.WARNING)
+    warnings.simplefilter("ignore")
+
+    header = (
+        f"{'problem':<26}{'method':<9}{'runs':>5}{'mean gap':>11}{'median gap':>12}"
+        f"{'wall s/BO':>11}{'cpu s/BO':>10}  target"
+    )
+    print(f"parallelism {PARALLELISM} (asynchronous), seeds 0..{seeds - 1}")
+    print(header)
+    print("-" * len(header))
+    for key in args.problems.split(","):
+        problem = PROBLEMS[key]()
+        for method, use_bo in (("BoTorch", True), ("Sobol", False)):
+            gaps, wall, cpu = [], [], []
+            for seed in range(seeds):
+                gap, strategy = run_once(problem, seed, use_bo)
+                gaps.append(gap)
+                wall.extend(strategy.wall_per_trial)
+                cpu.extend(strategy.cpu_per_trial)
+            timing = (
+                f"{statistics.median(wall):>11.3f}{statistics.median(cpu):>10.3f}"
+                if wall
+                else f"{'-':>11}{'-':>10}"
+            )
+            target = TARGETS.get(key, "") if use_bo else ""
+            label = f"{problem.name}@{problem.num_trials}"
+            print(
+                f"{label:<26}{method:<9}{len(gaps):>5}{statistics.mean(gaps):>11.4f}"
+                f"{statistics.median(gaps):>12.4f}{timing}  {target}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

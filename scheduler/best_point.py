@@ -1,0 +1,150 @@
+"""The best trial (one objective) and the Pareto set (several) of an experiment.
+
+Only COMPLETED trials are candidates: an early-stopped trial's last value is a
+partial result. With noisy data (any `sem` of a modeled metric unknown or
+positive) and `use_model=True`, each metric's value at a trial is the posterior
+mean of its GP, `E[f(x_t) | data]`, rather than the observation `y_t = f(x_t) +
+eps`: picking the best of many noisy observations favours lucky noise (the
+winner's curse), the model's mean shrinks it. Noiseless data are used as
+observed. Outcome constraints are checked on the same values: a trial whose
+constraint metric is missing counts as infeasible.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+
+from scheduler.core.data import Data
+from scheduler.core.experiment import Experiment
+from scheduler.core.parameters import TParameterization
+from scheduler.core.trial import Trial, TrialStatus
+from scheduler.generation.encoding import UnitCubeEncoder
+from scheduler.generation.modeling import ModelFitError, collect_observations, fit_models
+from scheduler.generation.outcomes import OutcomeSpec, pareto_mask
+
+logger = logging.getLogger(__name__)
+
+Values = dict[str, float]
+BestTrial = tuple[int, TParameterization, Values]
+
+
+def best_trial(experiment: Experiment, use_model: bool = True) -> BestTrial | None:
+    """`(trial index, parameters, {metric: mean})` of the best feasible trial.
+
+    None when nothing qualifies: no optimization config, no completed trial
+    with the objective observed, no feasible trial, or a multi-objective
+    experiment (use `pareto_optimal_parameters` there).
+    """
+    config = experiment.optimization_config
+    if config is None:
+        return None
+    if config.is_multi_objective:
+        logger.info(
+            "Experiment %r has several objectives; it has a Pareto set, not one best "
+            "trial: use get_pareto_optimal_parameters.",
+            experiment.name,
+        )
+        return None
+    spec = OutcomeSpec.from_config(config)
+    values = _trial_values(experiment, spec, use_model)
+    best: tuple[float, int] | None = None
+    for index, means in values.items():
+        signed = spec.signed_objectives(means)
+        if signed is None or not spec.is_feasible(means):
+            continue
+        if best is None or signed[0] > best[0]:
+            best = (signed[0], index)
+    if best is None:
+        return None
+    index = best[1]
+    return index, dict(experiment.trials[index].arm.parameters), values[index]
+
+
+def pareto_optimal_parameters(
+    experiment: Experiment, use_model: bool = True
+) -> dict[int, tuple[TParameterization, Values]]:
+    """`{trial index: (parameters, {metric: mean})}` of the feasible Pareto set.
+
+    A trial is kept when no other feasible trial is at least as good in every
+    objective and better in one. With a single objective this is the best
+    trial; with no data it is empty.
+    """
+    config = experiment.optimization_config
+    if config is None:
+        return {}
+    if not config.is_multi_objective:
+        best = best_trial(experiment, use_model)
+        return {} if best is None else {best[0]: (best[1], best[2])}
+    spec = OutcomeSpec.from_config(config)
+    values = _trial_values(experiment, spec, use_model)
+    rows: list[tuple[int, list[float]]] = []
+    for index, means in values.items():
+        signed = spec.signed_objectives(means)
+        if signed is not None and spec.is_feasible(means):
+            rows.append((index, signed))
+    if not rows:
+        return {}
+    mask = pareto_mask(torch.tensor([r[1] for r in rows], dtype=torch.double))
+    return {
+        index: (dict(experiment.trials[index].arm.parameters), values[index])
+        for (index, _), keep in zip(rows, mask.tolist(), strict=True)
+        if keep
+    }
+
+
+def _trial_values(experiment: Experiment, spec: OutcomeSpec, use_model: bool) -> dict[int, Values]:
+    """Each completed trial's metric means, model-predicted where that is wiser."""
+    trials = experiment.trials_by_status(TrialStatus.COMPLETED)
+    data = experiment.lookup_data([t.index for t in trials]).final()
+    values = _observed_means(data)
+    values = {t.index: values[t.index] for t in trials if t.index in values}
+    if use_model and values and _is_noisy(data, spec.metric_names):
+        predicted = _predicted_means(experiment, trials, data, spec.metric_names)
+        for index, means in predicted.items():
+            if index in values:
+                values[index].update(means)
+    return values
+
+
+def _observed_means(data: Data) -> dict[int, Values]:
+    result: dict[int, Values] = {}
+    df = data.df
+    columns = (df["trial_index"].tolist(), df["metric_name"].tolist(), df["mean"].tolist())
+    for index, name, mean in zip(*columns, strict=True):
+        if math.isfinite(mean):
+            result.setdefault(int(index), {})[str(name)] = float(mean)
+    return result
+
+
+def _is_noisy(data: Data, metric_names: list[str]) -> bool:
+    sems = data.df.loc[data.df["metric_name"].isin(metric_names), "sem"]
+    return bool(sems.isna().any() or (sems > 0).any())
+
+
+def _predicted_means(
+    experiment: Experiment, trials: list[Trial], data: Data, metric_names: list[str]
+) -> dict[int, Values]:
+    """Posterior means of every modeled metric at the trials' arms ({} if no model)."""
+    encoder = UnitCubeEncoder(experiment.search_space)
+    observations = collect_observations(encoder, trials, data, metric_names)
+    if any(observations[name].n < 2 for name in metric_names):
+        return {}
+    try:
+        model, _ = fit_models([observations[name] for name in metric_names])
+    except ModelFitError as exc:
+        logger.warning("Best point uses observed values: %s.", exc)
+        return {}
+    usable = [t for t in trials if encoder.can_encode(t.arm.parameters)]
+    if not usable:
+        return {}
+    X = encoder.encode_many([t.arm.parameters for t in usable])
+    with torch.no_grad():
+        posterior = model.posterior(X)
+        mean = posterior.mean.reshape(len(usable), len(metric_names))  # type: ignore[attr-defined]
+    return {
+        t.index: {name: float(mean[i, j]) for j, name in enumerate(metric_names)}
+        for i, t in enumerate(usable)
+    }

@@ -1,0 +1,260 @@
+"""The Bayesian-optimization step, registered as `Models.BOTORCH` ("BoTorch").
+
+One call to `gen(n, context)`:
+
+1. encode observed arms into the unit cube and fit one GP per modeled metric
+   (`modeling`), warm-started from the previous call's hyperparameters;
+2. build the acquisition function (`acquisition`) with the pending arms as
+   `X_pending`;
+3. propose `n` arms by sequential greedy optimization (`candidates`): each new
+   arm joins `X_pending` before the next is optimized, so a batch spreads out.
+
+Randomness (raw samples, MC base samples, fit restarts) is seeded from
+`seed + number of observed trials`, on a forked torch RNG, so the same seed and
+data give the same proposals and the caller's RNG is untouched.
+
+When there is nothing to model (no optimization config, too few observations)
+or fitting / optimizing fails, the step logs a WARNING with the reason and
+proposes Sobol points instead of breaking the optimization loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from botorch.acquisition import AcquisitionFunction
+from botorch.exceptions.warnings import BotorchWarning
+from linear_operator.utils.warnings import NumericalWarning
+
+from scheduler.core.parameters import TParameterization
+from scheduler.core.search_space import SearchSpace
+from scheduler.generation.acquisition import build_acquisition
+from scheduler.generation.base import GenerationContext, Generator, register_generator
+from scheduler.generation.candidates import (
+    ArmKey,
+    OptimizerSettings,
+    as_pending,
+    propose_continuous,
+    propose_discrete,
+)
+from scheduler.generation.encoding import UnitCubeEncoder
+from scheduler.generation.modeling import (
+    MetricObservations,
+    ModelFitError,
+    WarmStart,
+    collect_observations,
+    fit_models,
+)
+from scheduler.generation.outcomes import OutcomeSpec, infer_reference_point
+from scheduler.generation.sobol import SobolGenerator
+
+logger = logging.getLogger(__name__)
+
+#: Builds the acquisition function for given pending points (`m x d`, or None).
+_AcqfFactory = Callable[[torch.Tensor | None], AcquisitionFunction]
+
+
+class FallBack(Exception):
+    """Raised inside `gen` to switch to Sobol; the message is the logged reason."""
+
+
+class BoTorchGenerator(Generator):
+    """GP + qLogNEI / qLogNEHVI proposals (see the module docstring).
+
+    Keyword arguments (`GenerationStep.model_kwargs`):
+
+    - `num_restarts`, `raw_samples`, `maxiter`, `maxls`, `sample_around_best`:
+      the acquisition optimizer's budget (see `candidates.OptimizerSettings`);
+    - `mc_samples`: quasi-MC samples of the acquisition function;
+    - `min_observations`: per modeled metric, below which Sobol is used;
+    - `num_threads`: torch threads while generating (small GPs run fastest on
+      one; the previous count is restored), None to leave torch alone;
+    - `warm_start`: start each fit from the previous fit's hyperparameters
+      (kept in memory only: a resumed generator starts cold).
+    """
+
+    def __init__(
+        self,
+        search_space: SearchSpace,
+        seed: int | None = None,
+        num_restarts: int = 8,
+        raw_samples: int = 256,
+        maxiter: int = 10,
+        mc_samples: int = 128,
+        min_observations: int = 2,
+        num_threads: int | None = 1,
+        warm_start: bool = True,
+        sample_around_best: bool = False,
+        maxls: int = 20,
+    ) -> None:
+        super().__init__(search_space, seed)
+        self._seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+        self.encoder = UnitCubeEncoder(search_space)
+        self.settings = OptimizerSettings(
+            num_restarts, raw_samples, maxiter, sample_around_best, maxls
+        )
+        self.mc_samples = mc_samples
+        self.min_observations = max(1, min_observations)
+        self.num_threads = num_threads
+        self.warm_start = warm_start
+        self._sobol = SobolGenerator(search_space, seed=self._seed)
+        self._warm_start: WarmStart = {}
+        self._lattice: list[TParameterization] | None = None
+        count = self.encoder.num_discrete_points()
+        if count is not None and count <= self.settings.max_discrete_points:
+            self._lattice = self.encoder.enumerate()
+
+    # -- state -------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        return {"seed": self._seed, "sobol": self._sobol.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._seed = int(state.get("seed", self._seed))
+        self._sobol = SobolGenerator(self.search_space, seed=self._seed)
+        self._sobol.set_state(dict(state.get("sobol", {})))
+        self._warm_start = {}
+
+    # -- generation --------------------------------------------------------------
+    def gen(self, n: int, context: GenerationContext) -> list[TParameterization]:
+        seed = self._seed + len(context.observed_trials)
+        with _quiet(), _torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            try:
+                make_acqf = self._prepare(context, seed)
+            except (FallBack, ModelFitError) as exc:
+                return self._fallback(n, context, str(exc))
+            except Exception as exc:  # whatever breaks modeling must not stop the loop
+                return self._fallback(n, context, f"{type(exc).__name__}: {exc}")
+            return self._propose(n, context, make_acqf)
+
+    def _prepare(self, context: GenerationContext, seed: int) -> _AcqfFactory:
+        """Fit the models; return a factory of acquisition functions given pending X."""
+        config = context.optimization_config
+        if config is None:
+            raise FallBack("the experiment has no optimization config to model")
+        spec = OutcomeSpec.from_config(config)
+        observations = collect_observations(
+            self.encoder, context.observed_trials, context.observed_data, spec.metric_names
+        )
+        for name in spec.metric_names:
+            count = observations[name].n
+            if count < self.min_observations:
+                raise FallBack(
+                    f"metric {name!r} has {count} observation(s); the GP needs at "
+                    f"least {self.min_observations}"
+                )
+        model, fitted = fit_models(
+            [observations[name] for name in spec.metric_names], self._warm_start
+        )
+        if self.warm_start:
+            self._warm_start = fitted
+        means = _means_by_trial(observations)
+        spec = spec.with_scales(
+            {name: obs.Y.flatten().tolist() for name, obs in observations.items()}
+        )
+        feasible = [t for t, m in means.items() if spec.is_feasible(m)]
+        objectives = spec.metric_names[: spec.num_objectives]
+        objective_trials = sorted(
+            {i for name in objectives for i in observations[name].trial_indices}
+        )
+        arms = {t.index: t.arm.parameters for t in context.observed_trials}
+        X_baseline = self.encoder.encode_many([arms[i] for i in objective_trials])
+        ref_point = None
+        if spec.num_objectives > 1:
+            ref_point = _reference_point(spec, [means[t] for t in (feasible or list(means))])
+
+        def make_acqf(X_pending: torch.Tensor | None) -> AcquisitionFunction:
+            return build_acquisition(
+                model, spec, X_baseline, X_pending, bool(feasible), ref_point, self.mc_samples, seed
+            )
+
+        return make_acqf
+
+    def _propose(
+        self, n: int, context: GenerationContext, make_acqf: _AcqfFactory
+    ) -> list[TParameterization]:
+        """Sequential greedy: each chosen arm becomes pending for the next."""
+        known = [t.arm.parameters for t in context.observed_trials] + list(context.pending)
+        taken: set[ArmKey] = {self.encoder.key(a) for a in known if self.encoder.can_encode(a)}
+        pending = list(context.pending)
+        proposals: list[TParameterization] = []
+        for _ in range(n):
+            try:
+                acqf = make_acqf(as_pending(self.encoder, pending))
+                if self._lattice is not None:
+                    arm = propose_discrete(acqf, self.encoder, self.settings, self._lattice, taken)
+                else:
+                    arm = propose_continuous(acqf, self.encoder, self.settings, taken)
+            except Exception as exc:  # a failed optimizer must not stop the loop
+                reason = f"acquisition optimization failed: {type(exc).__name__}: {exc}"
+                return proposals + self._fallback(n - len(proposals), context, reason)
+            if arm is None:
+                arm = self._fresh_sobol_arm(context, taken)
+            proposals.append(arm)
+            pending.append(arm)
+            taken.add(self.encoder.key(arm))
+        return proposals
+
+    # -- fallback ----------------------------------------------------------------
+    def _fallback(self, n: int, context: GenerationContext, reason: str) -> list[TParameterization]:
+        logger.warning("BoTorch step proposes %d Sobol arm(s) instead: %s.", n, reason.rstrip("."))
+        return self._sobol.gen(n, context)
+
+    def _fresh_sobol_arm(self, context: GenerationContext, taken: set[ArmKey]) -> TParameterization:
+        """A Sobol arm not yet taken, when the optimizer found only existing arms."""
+        logger.info("BoTorch step found no new arm in the optimizer's restarts; using Sobol.")
+        arm = self._sobol.gen(1, context)[0]
+        for _ in range(99):
+            if self.encoder.key(arm) not in taken:
+                break
+            arm = self._sobol.gen(1, context)[0]
+        return arm
+
+
+def _reference_point(spec: OutcomeSpec, means: list[dict[str, float]]) -> torch.Tensor:
+    """The hypervolume reference point from these trials' objective values."""
+    rows = [spec.signed_objectives(m) for m in means]
+    Y = torch.tensor([r for r in rows if r is not None], dtype=torch.double)
+    if Y.shape[0] == 0:
+        raise FallBack("no trial has observed values of every objective")
+    return infer_reference_point(Y.reshape(-1, spec.num_objectives), spec.thresholds)
+
+
+def _means_by_trial(observations: dict[str, MetricObservations]) -> dict[int, dict[str, float]]:
+    means: dict[int, dict[str, float]] = {}
+    for name, obs in observations.items():
+        for index, value in zip(obs.trial_indices, obs.Y.flatten().tolist(), strict=True):
+            means.setdefault(index, {})[name] = value
+    return means
+
+
+@contextmanager
+def _torch_threads(num_threads: int | None) -> Iterator[None]:
+    """Run with `num_threads` torch threads, restoring the previous count after."""
+    if num_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence BoTorch's numerical chatter (jitter, restarts); failures still raise."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BotorchWarning)
+        warnings.simplefilter("ignore", NumericalWarning)
+        yield
+
+
+register_generator("BoTorch", BoTorchGenerator)

@@ -1,0 +1,206 @@
+"""Observations per metric and the Gaussian processes fitted to them.
+
+Each metric gets its own GP on the unit-cube inputs: BoTorch's `SingleTaskGP`
+with its default RBF kernel, whose lengthscale prior grows with the dimension
+(`LogNormal(sqrt(2) + log(d) / 2, sqrt(3))`, Hvarfner et al. 2024), and outcomes
+standardized (`Standardize`): `y' = (y - mean(y)) / std(y)`. (An ARD Matern-5/2
+kernel did worse on Branin in `bench/bo_quality.py`.) The noise model follows
+what the metric reports:
+
+- every observation has a finite `sem`: a fixed-noise GP with
+  `Var[y_i] = max(sem_i^2, MIN_NOISE_RATIO * Var[y])` (the floor keeps the
+  Cholesky factorization of exactly noiseless data well-conditioned);
+- any `sem` is unknown (None/NaN): a homoskedastic GP whose noise level is a
+  hyperparameter fitted with the others.
+
+Hyperparameters maximize the exact marginal log likelihood
+(`fit_gpytorch_mll`). A previous fit's hyperparameters may seed the optimizer
+(warm start); a warm single-output fit stops at a looser tolerance, which
+halves its time for the same likelihood.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+from botorch.exceptions.warnings import InputDataWarning, OptimizationWarning
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import ModelListGP, SingleTaskGP
+from botorch.models.model import Model
+from botorch.models.transforms.outcome import Standardize
+from gpytorch.mlls import ExactMarginalLogLikelihood
+from linear_operator.utils.warnings import NumericalWarning
+from torch import Tensor
+
+from scheduler.core.data import Data
+from scheduler.core.trial import Trial
+from scheduler.generation.encoding import DTYPE, UnitCubeEncoder
+
+#: Fixed noise variances are floored at this fraction of the outcome variance.
+MIN_NOISE_RATIO = 1e-6
+#: Warm-started fits begin near the optimum: L-BFGS-B stops at this relative
+#: tolerance on the MLL, or after this many iterations (a cold fit takes ~30).
+WARM_FTOL = 1e-6
+WARM_MAXITER = 20
+
+WarmStart = dict[str, dict[str, Tensor]]
+
+
+class ModelFitError(RuntimeError):
+    """A metric's GP could not be fitted (the caller falls back to Sobol)."""
+
+
+@dataclass
+class MetricObservations:
+    """Training data of one metric: `X` is `n x d`, `Y` and `Yvar` are `n x 1`.
+
+    (`n x m` when `stack` has joined `m` metrics observed at the same trials.)
+    """
+
+    name: str
+    X: Tensor
+    Y: Tensor
+    Yvar: Tensor | None
+    trial_indices: list[int]
+
+    @property
+    def n(self) -> int:
+        return int(self.Y.shape[0])
+
+
+def collect_observations(
+    encoder: UnitCubeEncoder,
+    trials: Iterable[Trial],
+    data: Data,
+    metric_names: Iterable[str],
+) -> dict[str, MetricObservations]:
+    """One `MetricObservations` per metric, from each trial's last finite mean.
+
+    Trials whose arm cannot be placed in the search space (e.g. a choice value
+    that no longer exists) are left out.
+    """
+    arms = {t.index: t.arm.parameters for t in trials if encoder.can_encode(t.arm.parameters)}
+    df = data.df
+    result = {}
+    for name in metric_names:
+        rows = df[(df["metric_name"] == name) & df["trial_index"].isin(list(arms))]
+        last = rows.groupby("trial_index", sort=True).tail(1)
+        last = last[last["mean"].map(math.isfinite)]
+        indices = [int(i) for i in last["trial_index"]]
+        X = encoder.encode_many([arms[i] for i in indices])
+        Y = torch.tensor(last["mean"].to_list(), dtype=DTYPE).reshape(-1, 1)
+        sems = last["sem"].to_list()
+        known = bool(sems) and all(math.isfinite(s) for s in sems)
+        Yvar = torch.tensor(sems, dtype=DTYPE).reshape(-1, 1) ** 2 if known else None
+        result[name] = MetricObservations(name, X, Y, Yvar, indices)
+    return result
+
+
+def fit_metric_model(
+    observations: MetricObservations, warm_start: Mapping[str, Tensor] | None = None
+) -> SingleTaskGP:
+    """Fit one metric's GP (independent GPs of `m` stacked metrics); raises
+    `ModelFitError` with the reason on failure."""
+    Y = observations.Y
+    Yvar = observations.Yvar
+    if Yvar is not None:
+        variance = Y.var(dim=0) if observations.n > 1 else torch.zeros(Y.shape[-1], dtype=DTYPE)
+        Yvar = torch.maximum(Yvar, MIN_NOISE_RATIO * variance.clamp_min(1e-12))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputDataWarning)
+            model = SingleTaskGP(
+                observations.X, Y, Yvar, outcome_transform=Standardize(m=Y.shape[-1])
+            )
+        if warm_start:
+            _load_hyperparameters(model, warm_start)
+        mll = ExactMarginalLogLikelihood(model.likelihood, model)
+        # (one output only: BoTorch fits batched outputs with its own L-BFGS-B port,
+        # which takes its tolerance differently)
+        loose = warm_start and Y.shape[-1] == 1
+        options = {"options": {"ftol": WARM_FTOL, "maxiter": WARM_MAXITER}} if loose else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumericalWarning)
+            warnings.simplefilter("ignore", OptimizationWarning)
+            fit_gpytorch_mll(mll, optimizer_kwargs=options)
+    except Exception as exc:  # any failure means "no model": the caller falls back
+        raise ModelFitError(
+            f"fitting the GP of metric {observations.name!r} on {observations.n} "
+            f"observations failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    for name, value in model.named_parameters():
+        if not torch.isfinite(value).all():
+            raise ModelFitError(
+                f"the GP of metric {observations.name!r} has a non-finite "
+                f"hyperparameter {name} after fitting"
+            )
+    return model
+
+
+def fit_models(
+    observations: list[MetricObservations], warm_start: WarmStart | None = None
+) -> tuple[Model, WarmStart]:
+    """Fit one GP per metric, in the given order (output `i` models metric `i`).
+
+    Metrics observed at the same trials with the same noise model share one
+    multi-output `SingleTaskGP` (independent GPs batched together: one fit,
+    and cheaper posteriors inside the acquisition function); otherwise each
+    gets its own and they are joined in a `ModelListGP`. Returns the model and
+    the fitted hyperparameters, to warm-start the next fit.
+    """
+    warm_start = warm_start or {}
+    groups = [stack(observations)] if _can_stack(observations) else observations
+    models = []
+    fitted: WarmStart = {}
+    for obs in groups:
+        key = _warm_key(obs)
+        model = fit_metric_model(obs, warm_start.get(key))
+        models.append(model)
+        fitted[key] = hyperparameters(model)
+    combined: Model = models[0] if len(models) == 1 else ModelListGP(*models)
+    return combined, fitted
+
+
+def stack(observations: list[MetricObservations]) -> MetricObservations:
+    """Join metrics observed at the same trials into one `n x m` training set."""
+    first = observations[0]
+    Yvars = [o.Yvar for o in observations]
+    return MetricObservations(
+        name="+".join(o.name for o in observations),
+        X=first.X,
+        Y=torch.cat([o.Y for o in observations], dim=-1),
+        Yvar=None if any(v is None for v in Yvars) else torch.cat(Yvars, dim=-1),  # type: ignore[arg-type]
+        trial_indices=first.trial_indices,
+    )
+
+
+def _can_stack(observations: list[MetricObservations]) -> bool:
+    if len(observations) < 2:
+        return False
+    first = observations[0]
+    return all(
+        o.trial_indices == first.trial_indices and (o.Yvar is None) == (first.Yvar is None)
+        for o in observations
+    )
+
+
+def hyperparameters(model: SingleTaskGP) -> dict[str, Tensor]:
+    """The trainable raw hyperparameters (not the data-dependent buffers)."""
+    return {name: value.detach().clone() for name, value in model.named_parameters()}
+
+
+def _load_hyperparameters(model: SingleTaskGP, state: Mapping[str, Tensor]) -> None:
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            value = state.get(name)
+            if value is not None and value.shape == parameter.shape:
+                parameter.copy_(value)
+
+
+def _warm_key(observations: MetricObservations) -> str:
+    noise = "fixed" if observations.Yvar is not None else "inferred"
+    return f"{observations.name}/{noise}"
