@@ -1,6 +1,7 @@
 """Generation: Sobol initialization, model-based steps, and the strategy walking them."""
 
-from scheduler.generation import botorch_step as _botorch  # noqa: F401  (registers "BoTorch")
+from typing import Any
+
 from scheduler.generation import sobol as _sobol  # noqa: F401  (registers "Sobol")
 from scheduler.generation.base import (
     GenerationContext,
@@ -8,7 +9,6 @@ from scheduler.generation.base import (
     register_generator,
     registered_generators,
 )
-from scheduler.generation.botorch_step import BoTorchGenerator
 from scheduler.generation.dispatch import choose_generation_strategy
 from scheduler.generation.sobol import SobolGenerator
 from scheduler.generation.strategy import (
@@ -31,3 +31,25 @@ __all__ = [
     "register_generator",
     "registered_generators",
 ]
+
+
+def _botorch_generator(search_space: Any, seed: int | None = None, **kwargs: Any) -> Generator:
+    """Build the BoTorch generator, importing torch only when a BO step first runs.
+
+    Importing torch and BoTorch takes seconds; CLI commands such as `status`
+    or `--help`, and worker hosts, should not pay for it.
+    """
+    from scheduler.generation.botorch_step import BoTorchGenerator
+
+    return BoTorchGenerator(search_space, seed=seed, **kwargs)
+
+
+register_generator("BoTorch", _botorch_generator)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BoTorchGenerator":
+        from scheduler.generation.botorch_step import BoTorchGenerator
+
+        return BoTorchGenerator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

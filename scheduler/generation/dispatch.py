@@ -6,7 +6,6 @@ import math
 
 from scheduler.core.search_space import SearchSpace
 from scheduler.generation.base import registered_generators
-from scheduler.generation.encoding import UnitCubeEncoder
 from scheduler.generation.strategy import GenerationStep, GenerationStrategy, Models
 
 #: Without a trial budget, a discrete space this small is enumerated by Sobol alone.
@@ -27,6 +26,8 @@ def choose_generation_strategy(
     `SMALL_DISCRETE_SPACE` without one), the strategy is Sobol alone.
     `max_parallelism_cap` bounds the trials out at once in every step.
     """
+    from scheduler.generation.encoding import UnitCubeEncoder  # imports torch: only when asked
+
     size = UnitCubeEncoder(search_space).num_discrete_points()
     budget = num_trials if num_trials is not None else SMALL_DISCRETE_SPACE
     if (size is not None and size <= budget) or "botorch" not in registered_generators():
