@@ -23,6 +23,12 @@ from scheduler.generation.base import GenerationContext, Generator, register_gen
 
 #: Rejection sampling gives up after this many draws per requested arm.
 MAX_DRAWS_PER_ARM = 10_000
+#: In all-discrete spaces, draws skipped per arm to avoid repeating a known arm.
+MAX_REDRAWS_PER_ARM = 64
+
+
+def _arm_key(parameters: TParameterization) -> str:
+    return repr(sorted((k, type(v).__name__, v) for k, v in parameters.items()))
 
 
 class SobolGenerator(Generator):
@@ -56,8 +62,19 @@ class SobolGenerator(Generator):
         return points
 
     def gen(self, n: int, context: GenerationContext) -> list[TParameterization]:
+        """`n` new points; in an all-discrete space, points not tried yet where possible.
+
+        Sobol on a handful of discrete values repeats itself (6 draws over 6
+        points gave 5 distinct arms), so known arms are redrawn, up to
+        `MAX_REDRAWS_PER_ARM` times per arm before a repeat is accepted.
+        """
         accepted: list[TParameterization] = []
         budget = MAX_DRAWS_PER_ARM * n
+        seen: set[str] | None = None
+        if self._all_discrete():
+            known = [t.arm.parameters for t in context.observed_trials] + list(context.pending)
+            seen = {_arm_key(p) for p in known}
+        redraws = MAX_REDRAWS_PER_ARM * n
         while len(accepted) < n:
             if budget <= 0:
                 raise GenerationError(
@@ -69,9 +86,24 @@ class SobolGenerator(Generator):
             budget -= batch
             for row in self._draw(batch):
                 parameters = self.unit_to_parameters(row)
-                if all(c.is_satisfied(parameters) for c in self.search_space.parameter_constraints):
-                    accepted.append(parameters)
-        return accepted
+                if not all(
+                    c.is_satisfied(parameters) for c in self.search_space.parameter_constraints
+                ):
+                    continue
+                if seen is not None:
+                    key = _arm_key(parameters)
+                    if key in seen and redraws > 0:
+                        redraws -= 1
+                        continue
+                    seen.add(key)
+                accepted.append(parameters)
+        return accepted[:n]
+
+    def _all_discrete(self) -> bool:
+        return all(
+            isinstance(p, ChoiceParameter) or p.parameter_type.name == "INT"
+            for p in self.search_space.tunable_parameters.values()
+        )
 
     def unit_to_parameters(self, u: np.ndarray) -> TParameterization:
         """Map one point of the unit cube to a parameterization."""

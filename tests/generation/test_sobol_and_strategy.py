@@ -287,3 +287,22 @@ def test_default_strategy_is_sobol_then_a_model_with_the_parallelism_cap() -> No
     assert sobol.min_trials_observed == math.ceil(sobol.num_trials / 2)
     assert model.num_trials == -1
     assert sobol.max_parallelism == model.max_parallelism == 3
+
+
+def test_sobol_tries_every_point_of_a_small_discrete_space_before_repeating() -> None:
+    space = SearchSpace(
+        [
+            ChoiceParameter("optimizer", ParameterType.STRING, ["adam", "sgd", "rmsprop"]),
+            ChoiceParameter("layers", ParameterType.INT, [1, 2]),
+        ]
+    )
+    experiment = Experiment(name="discrete", search_space=space)
+    strategy = GenerationStrategy([GenerationStep(Models.SOBOL, num_trials=6)], seed=0)
+    for _ in range(3):  # two at a time, the earlier ones still pending
+        for run in strategy.gen(experiment, n=2):
+            experiment.new_trial(run.parameters, generation_step=run.generation_step)
+    arms = {
+        (t.arm.parameters["optimizer"], t.arm.parameters["layers"])
+        for t in experiment.trials.values()
+    }
+    assert len(arms) == 6
