@@ -254,18 +254,15 @@ class Scheduler:
         return self._deploy(trials)
 
     def _deploy(self, trials: Sequence[Trial]) -> int:
-        """Send CANDIDATE trials to the runner, then save their run metadata.
-
-        One write per batch, not per trial: a crash between sending and saving
-        is safe because a runner's task ids are deterministic and it re-attaches
-        to a task it already sent (see `CeleryRunner.run`).
-        """
+        """Send CANDIDATE trials to the runner, saving each one's run metadata right
+        after its send, so a resumed scheduler polls (and collects) every trial
+        that was out when this one died."""
         if not trials:
             return 0
         try:
             self._send(trials)
         finally:
-            self._store.save_trials(self.experiment, trials)
+            self._store.save_trials(self.experiment, [t for t in trials if t.status.is_terminal])
         self._last_deploy = time.monotonic()
         return len(trials)
 
@@ -280,6 +277,7 @@ class Scheduler:
                 return
             for trial in trials:
                 self._record_deploy(trial, metadata.get(trial.index, {}))
+            self._store.save_trials(self.experiment, trials)
         else:
             for trial in trials:
                 try:
@@ -289,6 +287,7 @@ class Scheduler:
                     logger.exception("run failed for trial %d", trial.index)
                     continue
                 self._record_deploy(trial, run_metadata)
+                self._store.save_trials(self.experiment, [trial])
 
     def _record_deploy(self, trial: Trial, run_metadata: object) -> None:
         try:
