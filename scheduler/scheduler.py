@@ -333,10 +333,7 @@ class Scheduler:
             trial.mark_running()
             return True
         if status in (TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED):
-            data, problem = fetch_trial_data(self.experiment, trial)
-            if not data.df.empty:
-                self.experiment.attach_data(data)
-                self._fetched.append(data)
+            problem = self._collect_data(trial)
             if problem is not None and status is TrialStatus.COMPLETED:
                 logger.warning("trial %d failed: %s", trial.index, problem)
                 trial.mark_failed(problem)
@@ -349,6 +346,17 @@ class Scheduler:
             logger.warning("trial %d failed: %s", trial.index, reason)
         trial.mark_as(status, reason)
         return True
+
+    def _collect_data(self, trial: Trial) -> str | None:
+        """Fetch and attach `trial`'s data, queued for this poll's one batched save.
+
+        Returns why the data are unusable, or None.
+        """
+        data, problem = fetch_trial_data(self.experiment, trial)
+        if not data.df.empty:
+            self.experiment.attach_data(data)
+            self._fetched.append(data)
+        return problem
 
     def _fail_stale_trials(self) -> list[Trial]:
         stale = [t for t in self.running_trials if t.is_stale]
@@ -382,10 +390,7 @@ class Scheduler:
             trial = self.experiment.trials.get(index)
             if trial is None or trial.status is not TrialStatus.RUNNING:
                 continue  # unknown, or no longer running: nothing to stop
-            data, _ = fetch_trial_data(self.experiment, trial)  # partial curve first
-            if not data.df.empty:
-                self.experiment.attach_data(data)
-                self._store.save_data(self.experiment, data)
+            self._collect_data(trial)  # partial curve first
             trial.stop_metadata["early_stop"] = True
             self._stop_quietly(trial, reason or "early stopped")
             trial.mark_early_stopped(reason)

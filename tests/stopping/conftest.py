@@ -8,16 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.celery_workers import WorkerFleet, celery_workers
-from tests.support.services import PrivateRedis, private_redis
+from tests.support.services import PrivateRedis
 from workers.constants import ENV_OBJECTIVE_MODULES
 
 HERE = Path(__file__).resolve().parent
-
-
-@pytest.fixture(scope="module")
-def redis_db() -> Iterator[PrivateRedis]:
-    with private_redis() as db:
-        yield db
 
 
 @pytest.fixture(scope="module")

@@ -8,20 +8,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.celery_workers import WorkerFleet, celery_workers
-from tests.support.services import PrivateRedis, private_redis
+from tests.support.services import PrivateRedis
 from workers.constants import ENV_OBJECTIVE_MODULES
 
 HERE = Path(__file__).resolve().parent
 
 #: The user objective module the test workers load (tests/workers/bo_test_objectives.py).
 TEST_OBJECTIVES_MODULE = "bo_test_objectives"
-
-
-@pytest.fixture(scope="module")
-def redis_db() -> Iterator[PrivateRedis]:
-    """A Redis database of this module's own, flushed afterwards."""
-    with private_redis() as db:
-        yield db
 
 
 @pytest.fixture(scope="module")
