@@ -154,7 +154,8 @@ class Scheduler:
         stop_launching = False
         self._store.heartbeat(self.experiment)  # take the lease: one scheduler per experiment
         try:
-            added += self._deploy(self.candidate_trials)  # left over from a crash
+            # Left over from a crash or interrupt: counted by the run that created them.
+            self._deploy(self.candidate_trials)
             while True:
                 if deadline is not None and time.monotonic() >= deadline:
                     logger.info("run stopped: timeout of %s hours reached", timeout_hours)
