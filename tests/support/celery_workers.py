@@ -10,6 +10,7 @@ their whole process group so no pool child outlives the test.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -165,10 +166,13 @@ def celery_workers(
     ``extra_env`` is added to each worker's environment (for example
     ``BO_OBJECTIVE_MODULES``, ``BO_TRIAL_SOFT_TIME_LIMIT``); ``pythonpath``
     entries are prepended to its ``PYTHONPATH`` after the repository root.
+    Worker logs go to ``log_dir``; without one, to a temporary folder that is
+    removed when the block ends (failures quote the log tails first).
     """
     backend = result_backend or broker_url
     env = worker_env(broker_url, backend, extra_env, pythonpath)
     token = uuid.uuid4().hex[:8]
+    own_logs = log_dir is None  # a log folder made here is removed when the block ends
     logs = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="bo-workers-"))
     logs.mkdir(parents=True, exist_ok=True)
     hostnames = [f"bo-w{i}-{token}@{socket.gethostname()}" for i in range(count)]
@@ -198,6 +202,8 @@ def celery_workers(
     finally:
         stop_workers(processes, shutdown_timeout)
         client.close()
+        if own_logs:
+            shutil.rmtree(logs, ignore_errors=True)
 
 
 def _wait_until_ready(fleet: WorkerFleet, timeout: float) -> None:
