@@ -1,11 +1,13 @@
 """Optimization quality and generation speed of the default strategy vs Sobol-only.
 
     python -m bench.bo_quality [--quick] [--seeds N] [--problems branin,hartmann6,...]
+                               [--kernel rbf|matern|dim-scaled-rbf]
 
 Each problem runs the real closed loop: `Scheduler` + the in-process
 `FunctionRunner`, 3 trials out at a time and completing one by one (each poll
 finishes the oldest, as on a fleet: every new trial is generated with 2
-pending), `choose_generation_strategy` (Sobol, then BoTorch) and a Sobol-only
+pending), `choose_generation_strategy` (the center of the space and Sobol,
+then BoTorch with the chosen `--kernel`) and a Sobol-only
 strategy, on the same seeds. Printed per problem and method: mean and median
 final gap to the known optimum (best observed feasible value minus the
 optimum; for the multi-objective problem, the hypervolume the observed front
@@ -56,6 +58,7 @@ from scheduler import (
     choose_generation_strategy,
 )
 from scheduler.core.trial import Trial
+from scheduler.generation.modeling import KERNELS
 from scheduler.generation.strategy import GeneratorRun
 from scheduler.local_runner import FunctionMetric, FunctionRunner
 
@@ -221,7 +224,9 @@ class TimedStrategy(GenerationStrategy):
         return runs
 
 
-def run_once(problem: Problem, seed: int, use_bo: bool) -> tuple[float, TimedStrategy]:
+def run_once(
+    problem: Problem, seed: int, use_bo: bool, kernel: str = "rbf"
+) -> tuple[float, TimedStrategy]:
     """One closed-loop run; returns the final gap and the (timed) strategy."""
     if use_bo:
         steps = choose_generation_strategy(
@@ -230,6 +235,9 @@ def run_once(problem: Problem, seed: int, use_bo: bool) -> tuple[float, TimedStr
             num_trials=problem.num_trials,
             random_seed=seed,
         ).steps
+        for step in steps:
+            if step.model_name == Models.BOTORCH.value:
+                step.model_kwargs["kernel"] = kernel
     else:
         steps = [GenerationStep(Models.SOBOL, num_trials=-1, max_parallelism=PARALLELISM)]
     strategy = TimedStrategy(steps, seed=seed)
@@ -260,6 +268,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="2 seeds instead of 5")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--problems", default=",".join(PROBLEMS))
+    parser.add_argument(
+        "--kernel", default="rbf", choices=KERNELS, help="the BoTorch step's GP kernel"
+    )
     args = parser.parse_args(argv)
     seeds = args.seeds or (2 if args.quick else 5)
     logging.basicConfig(level=logging.WARNING)
@@ -270,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{'problem':<26}{'method':<9}{'runs':>5}{'mean gap':>11}{'median gap':>12}"
         f"{'wall s/BO':>11}{'cpu s/BO':>10}  target"
     )
-    print(f"parallelism {PARALLELISM} (asynchronous), seeds 0..{seeds - 1}")
+    print(f"parallelism {PARALLELISM} (asynchronous), seeds 0..{seeds - 1}, kernel {args.kernel}")
     print(header)
     print("-" * len(header))
     for key in args.problems.split(","):
@@ -278,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
         for method, use_bo in (("BoTorch", True), ("Sobol", False)):
             gaps, wall, cpu = [], [], []
             for seed in range(seeds):
-                gap, strategy = run_once(problem, seed, use_bo)
+                gap, strategy = run_once(problem, seed, use_bo, args.kernel)
                 gaps.append(gap)
                 wall.extend(strategy.wall_per_trial)
                 cpu.extend(strategy.cpu_per_trial)

@@ -32,6 +32,7 @@ from botorch.acquisition import AcquisitionFunction
 from botorch.exceptions.warnings import BotorchWarning
 from linear_operator.utils.warnings import NumericalWarning
 
+from scheduler.core.errors import InvalidSchedulerOptionsError
 from scheduler.core.parameters import TParameterization
 from scheduler.core.search_space import SearchSpace
 from scheduler.generation.acquisition import build_acquisition
@@ -45,6 +46,7 @@ from scheduler.generation.candidates import (
 )
 from scheduler.generation.encoding import UnitCubeEncoder
 from scheduler.generation.modeling import (
+    KERNELS,
     MetricObservations,
     ModelFitError,
     WarmStart,
@@ -73,6 +75,8 @@ class BoTorchGenerator(Generator):
       the acquisition optimizer's budget (see `candidates.OptimizerSettings`);
     - `mc_samples`: quasi-MC samples of the acquisition function;
     - `min_observations`: per modeled metric, below which Sobol is used;
+    - `kernel`: the GP kernel, `"rbf"` (default), `"matern"` or `"dim-scaled-rbf"`
+      (see `modeling`);
     - `num_threads`: torch threads while generating (small GPs run fastest on
       one; the previous count is restored), None to leave torch alone;
     - `warm_start`: start each fit from the previous fit's hyperparameters
@@ -92,8 +96,15 @@ class BoTorchGenerator(Generator):
         warm_start: bool = True,
         sample_around_best: bool = False,
         maxls: int = 20,
+        kernel: str = "rbf",
     ) -> None:
         super().__init__(search_space, seed)
+        if kernel not in KERNELS:
+            raise InvalidSchedulerOptionsError(
+                f"BoTorch step kernel={kernel!r} is not known; set model_kwargs "
+                f"kernel to one of {', '.join(repr(k) for k in KERNELS)}."
+            )
+        self.kernel = kernel
         self._seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
         self.encoder = UnitCubeEncoder(search_space)
         self.settings = OptimizerSettings(
@@ -150,7 +161,7 @@ class BoTorchGenerator(Generator):
                     f"least {self.min_observations}"
                 )
         model, fitted = fit_models(
-            [observations[name] for name in spec.metric_names], self._warm_start
+            [observations[name] for name in spec.metric_names], self._warm_start, self.kernel
         )
         if self.warm_start:
             self._warm_start = fitted

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 import pandas as pd
 import pytest
+from gpytorch.kernels import MaternKernel, RBFKernel, ScaleKernel
+from gpytorch.priors import GammaPrior
 
 import scheduler.generation.botorch_step as botorch_step
 import scheduler.generation.modeling as modeling
@@ -32,6 +35,7 @@ from scheduler import (
     choose_generation_strategy,
 )
 from scheduler.best_point import best_trial
+from scheduler.core.errors import InvalidSchedulerOptionsError
 from scheduler.generation import GenerationContext
 from scheduler.generation.encoding import UnitCubeEncoder
 from scheduler.local_runner import FunctionMetric, FunctionRunner
@@ -324,3 +328,48 @@ def test_repeated_calls_warm_start_every_kind_of_model(caplog: pytest.LogCapture
                 observe(experiment, lambda p: {"f": branin(p), "c": p["x1"] + p["x2"]}, [arm])
         assert bo._warm_start  # filled by the first call, used by the second
         assert not fallback_messages(caplog)
+
+
+def test_the_matern_kernel_fits_its_priors_and_proposes_for_single_and_stacked_metrics(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kernel="matern"` reaches every fitted GP, one output or several stacked."""
+    kernels: list[object] = []
+    real_fit = modeling.fit_metric_model
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        model = real_fit(*args, **kwargs)
+        kernels.append(model.covar_module)
+        return model
+
+    monkeypatch.setattr(modeling, "fit_metric_model", spy)
+    for experiment in (branin_experiment(), constrained_experiment(bound=10.0)):
+        with caplog.at_level(logging.WARNING):
+            proposals = gen(experiment, 2, kernel="matern")
+        assert not fallback_messages(caplog)
+        assert len({tuple(sorted(a.items())) for a in proposals}) == 2
+        assert all(experiment.search_space.check_membership(a) for a in proposals)
+    assert len(kernels) == 2
+    for kernel in kernels:
+        assert isinstance(kernel, ScaleKernel) and isinstance(kernel.base_kernel, MaternKernel)
+        assert kernel.base_kernel.nu == 2.5
+        assert isinstance(kernel.base_kernel.lengthscale_prior, GammaPrior)
+
+
+def test_the_default_kernel_is_rbf_with_gamma_priors_and_botorchs_own_is_an_option() -> None:
+    experiment = branin_experiment()
+    observations = modeling.collect_observations(
+        UnitCubeEncoder(branin_space()), experiment.trials.values(), experiment.lookup_data(), ["f"]
+    )["f"]
+    default = modeling.fit_metric_model(observations).covar_module
+    assert isinstance(default, ScaleKernel) and isinstance(default.base_kernel, RBFKernel)
+    assert isinstance(default.base_kernel.lengthscale_prior, GammaPrior)
+    assert isinstance(default.outputscale_prior, GammaPrior)
+    botorchs = modeling.fit_metric_model(observations, kernel="dim-scaled-rbf").covar_module
+    assert isinstance(botorchs, RBFKernel)
+    assert not isinstance(botorchs.lengthscale_prior, GammaPrior)
+
+
+def test_an_unknown_kernel_is_a_named_error_that_lists_the_choices() -> None:
+    with pytest.raises(InvalidSchedulerOptionsError, match="'rbf', 'matern', 'dim-scaled-rbf'"):
+        generator(branin_space(), kernel="periodic")
