@@ -19,7 +19,8 @@ def choose_generation_strategy(
     num_initialization_trials: int | None = None,
     random_seed: int | None = None,
 ) -> GenerationStrategy:
-    """Sobol for `max(5, 2 * d)` trials, then Bayesian optimization.
+    """Sobol for `max(5, 2 * d)` trials, the first at the center of the space,
+    then Bayesian optimization.
 
     A model cannot beat trying everything: when every parameter is discrete and
     the space has no more points than the budget (`num_trials`, or
@@ -44,6 +45,7 @@ def choose_generation_strategy(
         num_trials=num_init,
         min_trials_observed=math.ceil(num_init / 2),
         max_parallelism=max_parallelism_cap,
+        model_kwargs={"center_first": True},
     )
     bo = GenerationStep(model=Models.BOTORCH, num_trials=-1, max_parallelism=max_parallelism_cap)
     return GenerationStrategy(steps=[sobol, bo], seed=random_seed)

@@ -5,10 +5,19 @@ Each tunable parameter is one coordinate `u` in [0, 1):
 - int range: `floor` over the `upper - lower + 1` integers, so each is equally likely;
 - choice: `values[floor(u * k)]`;
 fixed parameters are filled in. Linear constraints are met by rejection.
+
+With `center_first`, the first arm is the center of the space, `u = 0.5` in
+every coordinate (the midpoint of a range, in log space when `log_scale`; the
+middle choice), unless it breaks a parameter constraint or was tried already.
+`choose_generation_strategy` asks for it, as Ax does: one well-placed anchor
+keeps the first model from chasing the best random point toward a boundary
+(Hartmann6's mean final gap over 20 seeds fell from 0.255 to 0.100 with the
+Matern kernel, from 0.304 to 0.219 with BoTorch's default; `bench/README.md`).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from typing import Any
@@ -20,6 +29,8 @@ from scheduler.core.errors import GenerationError
 from scheduler.core.parameters import ChoiceParameter, RangeParameter, TParameterization
 from scheduler.core.search_space import SearchSpace
 from scheduler.generation.base import GenerationContext, Generator, register_generator
+
+logger = logging.getLogger(__name__)
 
 #: Rejection sampling gives up after this many draws per requested arm.
 MAX_DRAWS_PER_ARM = 10_000
@@ -36,21 +47,26 @@ class SobolGenerator(Generator):
 
     uses_data = False
 
-    def __init__(self, search_space: SearchSpace, seed: int | None = None) -> None:
+    def __init__(
+        self, search_space: SearchSpace, seed: int | None = None, center_first: bool = False
+    ) -> None:
         super().__init__(search_space, seed)
         self._names = list(search_space.tunable_parameters)
         self._draws = 0
         self._engine = self._new_engine()
+        self.center_first = center_first
+        self._centered = False  # the center was proposed (or skipped) already
 
     def _new_engine(self) -> qmc.Sobol:
         return qmc.Sobol(d=max(1, len(self._names)), scramble=True, seed=self.seed)
 
     def get_state(self) -> dict[str, Any]:
-        return {"draws": self._draws}
+        return {"draws": self._draws, "centered": self._centered}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self._engine = self._new_engine()
         self._draws = int(state.get("draws", 0))
+        self._centered = bool(state.get("centered", False))
         if self._draws:
             self._engine.fast_forward(self._draws)
 
@@ -70,10 +86,17 @@ class SobolGenerator(Generator):
         """
         accepted: list[TParameterization] = []
         budget = MAX_DRAWS_PER_ARM * n
+        known = [t.arm.parameters for t in context.observed_trials] + list(context.pending)
         seen: set[str] | None = None
         if self._all_discrete():
-            known = [t.arm.parameters for t in context.observed_trials] + list(context.pending)
             seen = {_arm_key(p) for p in known}
+        if self.center_first and not self._centered and n > 0:
+            self._centered = True
+            center = self._center({_arm_key(p) for p in known})
+            if center is not None:
+                accepted.append(center)
+                if seen is not None:
+                    seen.add(_arm_key(center))
         redraws = MAX_REDRAWS_PER_ARM * n
         while len(accepted) < n:
             if budget <= 0:
@@ -98,6 +121,14 @@ class SobolGenerator(Generator):
                     seen.add(key)
                 accepted.append(parameters)
         return accepted[:n]
+
+    def _center(self, known: set[str]) -> TParameterization | None:
+        """The center of the space, or None if it breaks a constraint or is known."""
+        center = self.unit_to_parameters(np.full(len(self._names), 0.5))
+        if not all(c.is_satisfied(center) for c in self.search_space.parameter_constraints):
+            logger.info("The center of the search space breaks a parameter constraint; skipped.")
+            return None
+        return None if _arm_key(center) in known else center
 
     def _all_discrete(self) -> bool:
         return all(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from scheduler import (
     ChoiceParameter,
+    Experiment,
     ParameterType,
     RangeParameter,
     SearchSpace,
@@ -62,3 +63,12 @@ def test_continuous_spaces_get_sobol_initialization_then_botorch_with_the_cap() 
     assert sobol.num_trials == 4 and sobol.min_trials_observed == 2
     sobol, _ = choose_generation_strategy(space, num_trials=3).steps
     assert sobol.num_trials == 3
+
+
+def test_the_default_strategy_tries_the_center_of_the_space_first() -> None:
+    strategy = choose_generation_strategy(branin_space(), random_seed=0)
+    experiment = Experiment("center", branin_space())
+    [first, second] = strategy.gen(experiment, 2)
+    assert first.parameters == {"x1": 2.5, "x2": 7.5}  # the middle of [-5, 10] x [0, 15]
+    assert first.generation_step == second.generation_step == "Sobol"
+    assert second.parameters != first.parameters

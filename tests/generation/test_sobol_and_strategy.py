@@ -126,6 +126,35 @@ def test_state_restores_the_same_sequence() -> None:
     assert resumed.gen(5, context(space)) == expected
 
 
+def test_center_first_starts_at_the_center_of_every_kind_of_parameter() -> None:
+    space = mixed_space()
+    generator = SobolGenerator(space, seed=3, center_first=True)
+    center, *rest = generator.gen(3, context(space))
+    assert center["x1"] == center["x2"] == 0.5
+    assert math.isclose(center["lr"], 1e-2)  # the midpoint in log space
+    assert center["layers"] == 3  # the middle of 1..4, equally likely ints
+    assert center["optimizer"] == "sgd" and center["batch"] == 32
+    assert len(rest) == 2 and center not in rest
+    assert center not in generator.gen(5, context(space))  # only once
+
+    plain = SobolGenerator(space, seed=3).gen(3, context(space))
+    assert center not in plain  # without center_first, Sobol as before
+
+
+def test_the_center_is_remembered_across_resume_and_skipped_when_it_breaks_a_constraint() -> None:
+    space = mixed_space()
+    first = SobolGenerator(space, seed=3, center_first=True)
+    [center] = first.gen(1, context(space))
+    resumed = SobolGenerator(space, seed=3, center_first=True)
+    resumed.set_state(json.loads(json.dumps(first.get_state())))
+    assert center not in resumed.gen(4, context(space))
+
+    tight = mixed_space(x1=2.0, x2=2.0)  # 2 x1 + 2 x2 <= 1: the center's 2.0 breaks it
+    points = SobolGenerator(tight, seed=3, center_first=True).gen(3, context(tight))
+    assert len(points) == 3
+    assert all(2 * p["x1"] + 2 * p["x2"] <= 1.0 for p in points)
+
+
 def test_without_restored_state_a_new_generator_repeats_itself() -> None:
     space = mixed_space()
     first = SobolGenerator(space, seed=11)
