@@ -250,8 +250,7 @@ class Scheduler:
             )
             for run in runs
         ]
-        self._store.save_trials(self.experiment, trials)
-        self._store.save_generation_strategy(self.experiment, self.generation_strategy)
+        self._store.save_new_trials(self.experiment, trials, self.generation_strategy)
         return self._deploy(trials)
 
     def _deploy(self, trials: Sequence[Trial]) -> int:

@@ -233,29 +233,33 @@ class SQLStore:
         tracked.snapshots.update(snapshots)
 
     @_retrying
+    def save_new_trials(
+        self,
+        experiment: Experiment,
+        trials: Sequence[Trial],
+        generation_strategy: GenerationStrategy,
+    ) -> None:
+        tracked = self._tracking(experiment)
+        state = generation_strategy.get_state()
+        text = json_dumps(state)
+        with connect(self.engine) as conn:
+            snapshots = self._write_trials(conn, tracked, list(trials))
+            if text != tracked.strategy_state:
+                conn.execute(
+                    update(GenerationStrategyRow)
+                    .where(GenerationStrategyRow.experiment_id == tracked.experiment_id)
+                    .values(state=state, time_updated=lease.utcnow())
+                )
+        tracked.snapshots.update(snapshots)
+        tracked.strategy_state = text
+
+    @_retrying
     def save_data(self, experiment: Experiment, data: Data) -> None:
         tracked = self._tracking(experiment)
         if data.df.empty:
             return
         with connect(self.engine) as conn:
             tracked.last_batch = self._write_data(conn, tracked, data)
-
-    @_retrying
-    def save_generation_strategy(
-        self, experiment: Experiment, generation_strategy: GenerationStrategy
-    ) -> None:
-        tracked = self._tracking(experiment)
-        state = generation_strategy.get_state()
-        text = json_dumps(state)
-        if text == tracked.strategy_state:
-            return
-        with connect(self.engine) as conn:
-            conn.execute(
-                update(GenerationStrategyRow)
-                .where(GenerationStrategyRow.experiment_id == tracked.experiment_id)
-                .values(state=state, time_updated=lease.utcnow())
-            )
-        tracked.strategy_state = text
 
     # -- ExperimentStore: lease ---------------------------------------------------
     @_retrying

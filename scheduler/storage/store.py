@@ -1,8 +1,9 @@
 """The contract between the Scheduler and its storage.
 
 The scheduler calls these as things happen, in order: a trial is saved as
-CANDIDATE before its task is sent, its run metadata right after, then each
-status change and each batch of data. `NullStore` keeps nothing (no database).
+CANDIDATE, with the strategy state that generated it, before its task is
+sent, its run metadata right after, then each status change and each batch
+of data. `NullStore` keeps nothing (no database).
 """
 
 from __future__ import annotations
@@ -25,13 +26,18 @@ class ExperimentStore(Protocol):
     def save_trials(self, experiment: Experiment, trials: Sequence[Trial]) -> None:
         """Insert new trials or update changed ones (status, metadata, times)."""
 
+    def save_new_trials(
+        self,
+        experiment: Experiment,
+        trials: Sequence[Trial],
+        generation_strategy: GenerationStrategy,
+    ) -> None:
+        """Insert freshly generated trials and the strategy state after generating
+        them, together: saved apart, a crash between the two would make the
+        resumed strategy propose the same arms again."""
+
     def save_data(self, experiment: Experiment, data: Data) -> None:
         """Append newly fetched data rows."""
-
-    def save_generation_strategy(
-        self, experiment: Experiment, generation_strategy: GenerationStrategy
-    ) -> None:
-        """Store the strategy's JSON state (generator positions)."""
 
     def heartbeat(self, experiment: Experiment) -> None:
         """Renew this scheduler's lease on the experiment."""
@@ -51,12 +57,15 @@ class NullStore:
     def save_trials(self, experiment: Experiment, trials: Sequence[Trial]) -> None:
         return None
 
-    def save_data(self, experiment: Experiment, data: Data) -> None:
+    def save_new_trials(
+        self,
+        experiment: Experiment,
+        trials: Sequence[Trial],
+        generation_strategy: GenerationStrategy,
+    ) -> None:
         return None
 
-    def save_generation_strategy(
-        self, experiment: Experiment, generation_strategy: GenerationStrategy
-    ) -> None:
+    def save_data(self, experiment: Experiment, data: Data) -> None:
         return None
 
     def heartbeat(self, experiment: Experiment) -> None:

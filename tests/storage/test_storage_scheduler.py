@@ -6,7 +6,7 @@ import time
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from storage_helpers import (
     count_writes,
     fast_options,
@@ -180,3 +180,39 @@ def test_changes_made_between_load_and_scheduler_are_saved(db_url: str) -> None:
     stored = load_experiment("exp", settings)
     assert stored.trials[2].status is TrialStatus.ABANDONED
     assert stored.trials[2].failed_reason == "operator: bad point"
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: nothing after it runs (no `except Exception` stops it)."""
+
+
+def test_new_trials_are_saved_only_with_the_strategy_state_that_generated_them(
+    db_url: str,
+) -> None:
+    """Saved apart, a crash between the two made the resumed strategy repeat arms."""
+    settings = DBSettings(db_url, lease_timeout_seconds=1.0)
+    scheduler = Scheduler(
+        function_experiment("atomic"), sobol_strategy(), fast_options(), db_settings=settings
+    )
+    scheduler.run_n_trials(max_trials=3)
+    store = scheduler._store
+    assert isinstance(store, SQLStore)
+
+    def die_on_strategy_update(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE BO_GENERATION_STRATEGIES"):
+            raise Killed
+
+    event.listen(store.engine, "before_cursor_execute", die_on_strategy_update)
+    try:
+        with pytest.raises(Killed):
+            scheduler.run_n_trials(max_trials=3)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", die_on_strategy_update)
+    assert stored_trial_indices(store) == [0, 1, 2]  # the new trials went with the state
+
+    time.sleep(1.1)  # the dead scheduler's lease expires
+    resumed = Scheduler.from_stored_experiment("atomic", fast_options(), settings)
+    resumed.run_n_trials(max_trials=3)
+    arms = [tuple(sorted(t.arm.parameters.items())) for t in resumed.experiment.trials.values()]
+    assert sorted(resumed.experiment.trials) == list(range(6))
+    assert len(set(arms)) == 6  # no arm proposed twice
