@@ -8,6 +8,9 @@ eps`: picking the best of many noisy observations favours lucky noise (the
 winner's curse), the model's mean shrinks it. Noiseless data are used as
 observed. Outcome constraints are checked on the same values: a trial whose
 constraint metric is missing counts as infeasible.
+
+Torch is imported only to fit a model or find a Pareto set: reports of
+observed values (`use_model=False`) run without it.
 """
 
 from __future__ import annotations
@@ -15,14 +18,10 @@ from __future__ import annotations
 import logging
 import math
 
-import torch
-
 from scheduler.core.data import Data
 from scheduler.core.experiment import Experiment
 from scheduler.core.parameters import TParameterization
 from scheduler.core.trial import Trial, TrialStatus
-from scheduler.generation.encoding import UnitCubeEncoder
-from scheduler.generation.modeling import ModelFitError, collect_observations, fit_models
 from scheduler.generation.outcomes import OutcomeSpec, pareto_mask
 
 logger = logging.getLogger(__name__)
@@ -49,18 +48,26 @@ def best_trial(experiment: Experiment, use_model: bool = True) -> BestTrial | No
         )
         return None
     spec = OutcomeSpec.from_config(config)
-    values = _trial_values(experiment, spec, use_model)
-    best: tuple[float, int] | None = None
-    for index, means in values.items():
-        signed = spec.signed_objectives(means)
-        if signed is None or not spec.is_feasible(means):
-            continue
-        if best is None or signed[0] > best[0]:
-            best = (signed[0], index)
-    if best is None:
+    values = feasible_values(experiment, use_model)
+    if not values:
         return None
-    index = best[1]
+    name, sign = spec.metric_names[0], spec.objective_signs[0]
+    index = max(values, key=lambda i: sign * values[i][name])
     return index, dict(experiment.trials[index].arm.parameters), values[index]
+
+
+def feasible_values(experiment: Experiment, use_model: bool = True) -> dict[int, Values]:
+    """`{trial index: {metric: mean}}` of completed trials with every objective
+    observed and every outcome constraint met ({} without an optimization config)."""
+    config = experiment.optimization_config
+    if config is None:
+        return {}
+    spec = OutcomeSpec.from_config(config)
+    return {
+        index: means
+        for index, means in _trial_values(experiment, spec, use_model).items()
+        if spec.signed_objectives(means) is not None and spec.is_feasible(means)
+    }
 
 
 def pareto_optimal_parameters(
@@ -78,13 +85,11 @@ def pareto_optimal_parameters(
     if not config.is_multi_objective:
         best = best_trial(experiment, use_model)
         return {} if best is None else {best[0]: (best[1], best[2])}
+    import torch
+
     spec = OutcomeSpec.from_config(config)
-    values = _trial_values(experiment, spec, use_model)
-    rows: list[tuple[int, list[float]]] = []
-    for index, means in values.items():
-        signed = spec.signed_objectives(means)
-        if signed is not None and spec.is_feasible(means):
-            rows.append((index, signed))
+    values = feasible_values(experiment, use_model)
+    rows = [(index, spec.signed_objectives(means) or []) for index, means in values.items()]
     if not rows:
         return {}
     mask = pareto_mask(torch.tensor([r[1] for r in rows], dtype=torch.double))
@@ -128,6 +133,11 @@ def _predicted_means(
     experiment: Experiment, trials: list[Trial], data: Data, metric_names: list[str]
 ) -> dict[int, Values]:
     """Posterior means of every modeled metric at the trials' arms ({} if no model)."""
+    import torch
+
+    from scheduler.generation.encoding import UnitCubeEncoder
+    from scheduler.generation.modeling import ModelFitError, collect_observations, fit_models
+
     encoder = UnitCubeEncoder(experiment.search_space)
     observations = collect_observations(encoder, trials, data, metric_names)
     if any(observations[name].n < 2 for name in metric_names):

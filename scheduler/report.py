@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scheduler.best_point import feasible_values
 from scheduler.core.experiment import Experiment
 from scheduler.core.optimization import ComparisonOp
 from scheduler.core.parameters import TParameterization
-from scheduler.core.trial import TrialStatus
 
 
 def exp_to_df(experiment: Experiment) -> pd.DataFrame:
@@ -44,38 +44,19 @@ def exp_to_df(experiment: Experiment) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _feasible_values(experiment: Experiment) -> list[tuple[int, dict[str, float]]]:
-    """(index, {metric: mean}) of completed trials meeting every outcome constraint."""
-    config = experiment.optimization_config
-    if config is None:
-        return []
-    completed = [t.index for t in experiment.trials_by_status(TrialStatus.COMPLETED)]
-    df = experiment.lookup_data(completed).final().df
-    by_trial: dict[int, dict[str, float]] = {}
-    for index, metric, mean in zip(df["trial_index"], df["metric_name"], df["mean"], strict=True):
-        by_trial.setdefault(int(index), {})[str(metric)] = float(mean)
-    found = []
-    for index in completed:
-        values = by_trial.get(index, {})
-        if any(not math.isfinite(values.get(name, math.nan)) for name in config.metrics):
-            continue
-        if all(c.is_satisfied(values[c.metric.name]) for c in config.outcome_constraints):
-            found.append((index, values))
-    return found
-
-
 def best_observed_trial(
     experiment: Experiment,
 ) -> tuple[int, TParameterization, dict[str, float]] | None:
-    """The feasible completed trial with the best observed first objective."""
+    """The feasible completed trial with the best observed first objective
+    (for several objectives too: a summary line, not the Pareto set)."""
     config = experiment.optimization_config
-    candidates = _feasible_values(experiment)
-    if config is None or not candidates:
+    values = feasible_values(experiment, use_model=False)
+    if config is None or not values:
         return None
     objective = config.objectives[0]
-    sign = 1.0 if objective.minimize else -1.0
-    index, values = min(candidates, key=lambda c: sign * c[1][objective.metric.name])
-    return index, dict(experiment.trials[index].arm.parameters), values
+    sign = -1.0 if objective.minimize else 1.0
+    index = max(values, key=lambda i: sign * values[i][objective.metric.name])
+    return index, dict(experiment.trials[index].arm.parameters), values[index]
 
 
 def best_so_far(experiment: Experiment) -> pd.Series:
@@ -84,7 +65,9 @@ def best_so_far(experiment: Experiment) -> pd.Series:
     if config is None:
         return pd.Series(dtype=float)
     objective = config.objectives[0]
-    values = dict((i, v[objective.metric.name]) for i, v in _feasible_values(experiment))
+    values = {
+        i: v[objective.metric.name] for i, v in feasible_values(experiment, use_model=False).items()
+    }
     best, trace = math.nan, []
     for index in sorted(experiment.trials):
         value = values.get(index)

@@ -8,19 +8,23 @@ outcome constraint `y <= b` (`y >= b`) holds when
 
 where `scale` is the observed spread of the metric, so that the sigmoid
 relaxation BoTorch applies to `c` has the same sharpness for every metric.
+
+Torch is imported only by the functions on tensors, so reports can check
+feasibility and objectives without loading it.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-
-import torch
-from botorch.utils.multi_objective.pareto import is_non_dominated
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from scheduler.core.optimization import ComparisonOp, OptimizationConfig
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 #: Fraction of the Pareto front's range the inferred reference point lies below its nadir.
 REF_POINT_MARGIN = 0.1
@@ -80,7 +84,7 @@ class OutcomeSpec:
         scaled = []
         for c in self.constraints:
             observed = [v for v in values.get(c.metric_name, []) if math.isfinite(v)]
-            spread = float(torch.tensor(observed).std()) if len(observed) > 1 else 0.0
+            spread = statistics.stdev(observed) if len(observed) > 1 else 0.0
             scale = spread if spread > 1e-12 else max(abs(c.bound), 1.0)
             scaled.append(ConstraintSpec(c.output, c.metric_name, c.sign, c.bound, scale))
         return OutcomeSpec(self.metric_names, self.objective_signs, scaled, self.thresholds)
@@ -109,6 +113,9 @@ class OutcomeSpec:
 
 def pareto_mask(Y: Tensor) -> Tensor:
     """Which rows of the `n x m` (maximized) objective matrix nobody dominates."""
+    import torch
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+
     if Y.shape[0] == 0:
         return torch.zeros(0, dtype=torch.bool)
     return is_non_dominated(Y, deduplicate=False)
@@ -123,6 +130,8 @@ def infer_reference_point(Y: Tensor, thresholds: Mapping[int, float]) -> Tensor:
     the front is a single point the margin is taken relative to `|y_j|`.
     Given thresholds are used as they are.
     """
+    import torch
+
     front = Y[pareto_mask(Y)]
     m = Y.shape[-1]
     ref = torch.zeros(m, dtype=Y.dtype)
