@@ -114,6 +114,10 @@ class SearchSpace:
                 return f"constraint {constraint} is violated"
         return None
 
+    def satisfies_constraints(self, parameters: TParameterization) -> bool:
+        """True when every parameter constraint holds (bounds are not checked)."""
+        return all(c.is_satisfied(parameters) for c in self.parameter_constraints)
+
     def check_membership(self, parameters: TParameterization, raise_error: bool = False) -> bool:
         reason = self.membership_error(parameters)
         if reason is not None and raise_error:

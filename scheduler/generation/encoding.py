@@ -190,7 +190,7 @@ class UnitCubeEncoder:
         found = []
         for combo in itertools.product(*domains):
             parameters: TParameterization = dict(zip(names, combo, strict=True)) | fixed
-            if all(c.is_satisfied(parameters) for c in self.search_space.parameter_constraints):
+            if self.search_space.satisfies_constraints(parameters):
                 found.append({n: parameters[n] for n in self.search_space.parameters})
         return found
 

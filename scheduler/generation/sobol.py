@@ -42,6 +42,12 @@ def _arm_key(parameters: TParameterization) -> str:
     return repr(sorted((k, type(v).__name__, v) for k, v in parameters.items()))
 
 
+def _known_keys(context: GenerationContext) -> set[str]:
+    """Keys of the arms already tried or pending."""
+    known = [t.arm.parameters for t in context.observed_trials] + list(context.pending)
+    return {_arm_key(p) for p in known}
+
+
 class SobolGenerator(Generator):
     """Seeded scrambled Sobol points; `draws` is the state that makes resume exact."""
 
@@ -86,17 +92,16 @@ class SobolGenerator(Generator):
         """
         accepted: list[TParameterization] = []
         budget = MAX_DRAWS_PER_ARM * n
-        known = [t.arm.parameters for t in context.observed_trials] + list(context.pending)
-        seen: set[str] | None = None
-        if self._all_discrete():
-            seen = {_arm_key(p) for p in known}
-        if self.center_first and not self._centered and n > 0:
+        discrete = self._all_discrete()
+        wants_center = self.center_first and not self._centered and n > 0
+        known = _known_keys(context) if discrete or wants_center else set()
+        seen = known if discrete else None
+        if wants_center:
             self._centered = True
-            center = self._center({_arm_key(p) for p in known})
+            center = self._center(known)
             if center is not None:
                 accepted.append(center)
-                if seen is not None:
-                    seen.add(_arm_key(center))
+                known.add(_arm_key(center))
         redraws = MAX_REDRAWS_PER_ARM * n
         while len(accepted) < n:
             if budget <= 0:
@@ -109,9 +114,7 @@ class SobolGenerator(Generator):
             budget -= batch
             for row in self._draw(batch):
                 parameters = self.unit_to_parameters(row)
-                if not all(
-                    c.is_satisfied(parameters) for c in self.search_space.parameter_constraints
-                ):
+                if not self.search_space.satisfies_constraints(parameters):
                     continue
                 if seen is not None:
                     key = _arm_key(parameters)
@@ -125,7 +128,7 @@ class SobolGenerator(Generator):
     def _center(self, known: set[str]) -> TParameterization | None:
         """The center of the space, or None if it breaks a constraint or is known."""
         center = self.unit_to_parameters(np.full(len(self._names), 0.5))
-        if not all(c.is_satisfied(center) for c in self.search_space.parameter_constraints):
+        if not self.search_space.satisfies_constraints(center):
             logger.info("The center of the search space breaks a parameter constraint; skipped.")
             return None
         return None if _arm_key(center) in known else center
