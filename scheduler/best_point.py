@@ -47,12 +47,19 @@ def best_trial(experiment: Experiment, use_model: bool = True) -> BestTrial | No
             experiment.name,
         )
         return None
-    spec = OutcomeSpec.from_config(config)
+    return best_on_first_objective(experiment, use_model)
+
+
+def best_on_first_objective(experiment: Experiment, use_model: bool = True) -> BestTrial | None:
+    """The feasible trial best on the first objective, whatever the other objectives
+    (reports use it as a one-line summary of a multi-objective experiment too)."""
+    config = experiment.optimization_config
     values = feasible_values(experiment, use_model)
-    if not values:
+    if config is None or not values:
         return None
-    name, sign = spec.metric_names[0], spec.objective_signs[0]
-    index = max(values, key=lambda i: sign * values[i][name])
+    objective = config.objectives[0]
+    sign = -1.0 if objective.minimize else 1.0
+    index = max(values, key=lambda i: sign * values[i][objective.metric.name])
     return index, dict(experiment.trials[index].arm.parameters), values[index]
 
 

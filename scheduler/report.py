@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scheduler.best_point import feasible_values
+from scheduler.best_point import best_on_first_objective, feasible_values
 from scheduler.core.experiment import Experiment
 from scheduler.core.optimization import ComparisonOp
 from scheduler.core.parameters import TParameterization
@@ -49,14 +49,7 @@ def best_observed_trial(
 ) -> tuple[int, TParameterization, dict[str, float]] | None:
     """The feasible completed trial with the best observed first objective
     (for several objectives too: a summary line, not the Pareto set)."""
-    config = experiment.optimization_config
-    values = feasible_values(experiment, use_model=False)
-    if config is None or not values:
-        return None
-    objective = config.objectives[0]
-    sign = -1.0 if objective.minimize else 1.0
-    index = max(values, key=lambda i: sign * values[i][objective.metric.name])
-    return index, dict(experiment.trials[index].arm.parameters), values[index]
+    return best_on_first_objective(experiment, use_model=False)
 
 
 def best_so_far(experiment: Experiment) -> pd.Series:
