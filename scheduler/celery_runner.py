@@ -106,6 +106,12 @@ class CeleryRunner(Runner):
             self._app = app
         return self._app
 
+    @app.setter
+    def app(self, app: Any) -> None:
+        """Use `app` (e.g. for a runner loaded from storage) from now on."""
+        self._app = app
+        self._store = None
+
     @property
     def store(self) -> ResultStore:
         if self._store is None:
@@ -131,9 +137,20 @@ class CeleryRunner(Runner):
         }
 
     # -- Runner API ------------------------------------------------------------
-    def run(self, trial: Trial) -> dict[str, Any]:
+    def _run_metadata(self, trial: Trial) -> dict[str, Any]:
+        return {"task_id": self.task_id(trial), "queue": self.queue, "sent_at": time.time()}
+
+    def find_sent(self, trial: Trial) -> dict[str, Any] | None:
+        """Re-attach to the task of a trial whose send marker says it went out."""
         task_id = self.task_id(trial)
-        metadata = {"task_id": task_id, "queue": self.queue, "sent_at": time.time()}
+        if self._retrying(lambda: self.store.marker(task_id)) != SENT:
+            return None  # never sent, or the send is unconfirmed: `run` decides
+        logger.info("trial %d: task %s was sent before a crash; re-attaching", trial.index, task_id)
+        return {**self._run_metadata(trial), "reattached": True}
+
+    def run(self, trial: Trial) -> dict[str, Any]:
+        metadata = self._run_metadata(trial)
+        task_id = metadata["task_id"]
         # Two-phase marker: "sending <token>" before the send, "sent" after it. A marker
         # still "sending" was left by a scheduler that died before confirming (almost
         # always before sending): send again. Our own token means our SET NX went

@@ -51,20 +51,8 @@ class DaemonScheduler(Scheduler):
         experiment: Experiment,
         *args: Any,
         metrics: SchedulerMetrics | None = None,
-        celery_app: Any = None,
         **kwargs: Any,
     ) -> None:
-        """`celery_app`: the app a `CeleryRunner` loaded from storage must use.
-
-        It is set before anything polls (`from_stored_experiment` polls the
-        trials out right after constructing the scheduler): a loaded runner
-        otherwise uses `workers.app.app`, configured from the environment when
-        `scheduler` was imported, which may not be where the config's broker is.
-        """
-        from scheduler.celery_runner import CeleryRunner
-
-        if celery_app is not None and isinstance(experiment.runner, CeleryRunner):
-            experiment.runner._app = celery_app
         self.metrics = metrics
         self.listeners: list[PollListener] = []
         super().__init__(experiment, *args, **kwargs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from scheduler.celery_runner import CeleryRunner
 from scheduler.generation.strategy import GenerationStrategy
 from scheduler.options import SchedulerOptions
 from scheduler.storage.errors import StorageError
@@ -32,6 +33,7 @@ def from_stored_experiment(
     options: SchedulerOptions | None = None,
     db_settings: DBSettings | str | None = None,
     generation_strategy: GenerationStrategy | None = None,
+    celery_app: Any = None,
     **scheduler_kwargs: Any,
 ) -> S:
     """Load `experiment_name` and return a `scheduler_class` ready to continue it.
@@ -39,11 +41,18 @@ def from_stored_experiment(
     The stored generation strategy is rebuilt from its step definitions and
     state; pass `generation_strategy` to use another one (it still gets the
     stored generator state for steps of the same name, so e.g. Sobol does not
-    propose its first points again). Trials that were STAGED or RUNNING are
+    propose its first points again). Trials that were STAGED or RUNNING, and
+    CANDIDATE trials the runner had already sent (`Runner.find_sent`), are
     polled once before this returns.
+
+    `celery_app`: the app a stored `CeleryRunner` uses, set before that poll.
+    Without it the runner uses `workers.app.app`, configured from the
+    environment (`BO_BROKER_URL`, ...) when `workers.app` was imported.
     """
     store = SQLStore(db_settings)
     experiment, stored_strategy = store.load_experiment(experiment_name)
+    if celery_app is not None and isinstance(experiment.runner, CeleryRunner):
+        experiment.runner.app = celery_app
     strategy = generation_strategy or stored_strategy
     if strategy is None:
         raise StorageError(
@@ -60,17 +69,20 @@ def from_stored_experiment(
         store=store,
         **scheduler_kwargs,
     )
-    running = scheduler.running_trials
-    logger.info(
-        "resumed experiment %r: %d trial(s), %d still out; polling those first",
-        experiment_name,
-        experiment.num_trials,
-        len(running),
-    )
-    if running:
-        store.heartbeat(experiment)  # the catch-up poll writes: hold the lease for it
+    if scheduler.pending_trials:  # the catch-up writes: hold the lease for it
+        store.heartbeat(experiment)
         try:
-            scheduler.poll_and_process_results()
+            reattached = scheduler.reattach_sent_candidates()
+            logger.info(
+                "resumed experiment %r: %d trial(s), %d still out (%d sent just before "
+                "the crash); polling those first",
+                experiment_name,
+                experiment.num_trials,
+                len(scheduler.running_trials),
+                len(reattached),
+            )
+            if scheduler.running_trials:
+                scheduler.poll_and_process_results()
         finally:
             store.release(experiment)
     return scheduler

@@ -266,6 +266,19 @@ class Scheduler:
         self._last_deploy = time.monotonic()
         return len(trials)
 
+    def reattach_sent_candidates(self) -> list[Trial]:
+        """Record as deployed the CANDIDATE trials the runner says were already sent
+        (a crash came between the send and its save), so the next poll covers them."""
+        reattached = []
+        for trial in self.candidate_trials:
+            run_metadata = self.runner.find_sent(trial)
+            if run_metadata is not None:
+                self._record_deploy(trial, run_metadata)
+                reattached.append(trial)
+        if reattached:
+            self._store.save_trials(self.experiment, reattached)
+        return reattached
+
     def _send(self, trials: Sequence[Trial]) -> None:
         if self.options.run_trials_in_batches:
             try:
@@ -497,13 +510,15 @@ class Scheduler:
         options: SchedulerOptions | None = None,
         db_settings: Any = None,
         generation_strategy: GenerationStrategy | None = None,
+        celery_app: Any = None,
         **kwargs: Any,
     ) -> Self:
-        """Load a stored experiment and continue it (see `scheduler.resume`)."""
+        """Load a stored experiment and continue it (see `scheduler.resume`);
+        `celery_app` is the app its `CeleryRunner` must use, if not the default."""
         from scheduler.resume import from_stored_experiment
 
         return from_stored_experiment(
-            cls, experiment_name, options, db_settings, generation_strategy, **kwargs
+            cls, experiment_name, options, db_settings, generation_strategy, celery_app, **kwargs
         )
 
 

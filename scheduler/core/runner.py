@@ -26,6 +26,13 @@ class Runner:
         """Deploy several trials; override when one call can send many."""
         return {trial.index: self.run(trial) for trial in trials}
 
+    def find_sent(self, trial: Trial) -> dict[str, Any] | None:
+        """Run metadata for a CANDIDATE trial that a crashed scheduler had already
+        sent, or None. On resume such trials are polled with the rest, so results
+        that came in while no scheduler ran are collected at once. Default: None,
+        and the next run deploys the trial (so `run` must then be idempotent)."""
+        return None
+
     def poll_trial_status(self, trials: Iterable[Trial]) -> dict[TrialStatus, set[int]]:
         raise NotImplementedError(
             f"{type(self).__name__} must implement poll_trial_status(trials)."

@@ -29,6 +29,7 @@ from scheduler import (
 )
 from scheduler.celery_runner import CeleryMetric, CeleryRunner
 from scheduler.core.trial import Trial
+from scheduler.storage import DBSettings, SQLStore, load_experiment
 from tests.support.celery_workers import WorkerFleet
 from workers.constants import DEFAULT_QUEUE
 
@@ -248,3 +249,41 @@ def test_poll_reads_all_outstanding_tasks_in_one_round_trip(
 def test_capacity_reads_free_worker_slots(fleet: WorkerFleet) -> None:
     runner = CeleryRunner("branin", app=fleet.app)
     assert runner.poll_available_capacity() == 4  # 2 workers x concurrency 2, all idle
+
+
+def test_resume_collects_trials_sent_just_before_a_crash(
+    fleet: WorkerFleet, tmp_path: Path
+) -> None:
+    """A scheduler killed between sending trials and saving them as deployed left
+    them CANDIDATE in the database. The resumed scheduler must find them sent,
+    collect the results that came in meanwhile in its catch-up poll, and never
+    wait for the next run; a CANDIDATE it never sent is deployed by that run."""
+    settings = DBSettings(f"sqlite:///{tmp_path / 'bo.db'}")
+    experiment = experiment_for(fleet, "branin", "branin")
+    scheduler = Scheduler(experiment, sobol_only(3), FAST, db_settings=settings)
+    runner = experiment.runner
+    assert isinstance(runner, CeleryRunner)
+    # What `_launch` saves before sending, then the sends the crash left unsaved.
+    trials = [experiment.new_trial(p) for p in ({"x1": 0.0, "x2": 1.0}, {"x1": 2.0, "x2": 3.0})]
+    never_sent = experiment.new_trial({"x1": 4.0, "x2": 5.0})
+    store = scheduler._store
+    assert isinstance(store, SQLStore)
+    store.save_new_trials(experiment, [*trials, never_sent], scheduler.generation_strategy)
+    sent = [runner.run(trial)["task_id"] for trial in trials]
+    for task_id in sent:  # the fleet finishes them while no scheduler runs
+        fleet.app.AsyncResult(task_id).get(timeout=30)
+
+    resumed = Scheduler.from_stored_experiment(
+        experiment.name, FAST, settings, celery_app=fleet.app
+    )
+
+    stored = load_experiment(experiment.name, settings)
+    for trial in trials:
+        assert resumed.experiment.trials[trial.index].status is TrialStatus.COMPLETED
+        assert stored.trials[trial.index].status is TrialStatus.COMPLETED
+        assert stored.trials[trial.index].run_metadata["task_id"] == runner.task_id(trial)
+    assert stored.trials[never_sent.index].status is TrialStatus.CANDIDATE
+    assert len(stored.lookup_data().df) == 2
+    resumed.run_n_trials(max_trials=0)  # deploys the stranded candidate
+    assert {t.status for t in resumed.experiment.trials.values()} == {TrialStatus.COMPLETED}
+    assert len(load_experiment(experiment.name, settings).lookup_data().df) == 3
