@@ -30,12 +30,16 @@ Values = dict[str, float]
 BestTrial = tuple[int, TParameterization, Values]
 
 
-def best_trial(experiment: Experiment, use_model: bool = True) -> BestTrial | None:
+def best_trial(
+    experiment: Experiment, use_model: bool = True, kernel: str | None = None
+) -> BestTrial | None:
     """`(trial index, parameters, {metric: mean})` of the best feasible trial.
 
     None when nothing qualifies: no optimization config, no completed trial
     with the objective observed, no feasible trial, or a multi-objective
-    experiment (use `pareto_optimal_parameters` there).
+    experiment (use `pareto_optimal_parameters` there). `kernel` names the
+    GP kernel (`scheduler.generation.modeling`; None: its default); pass the
+    one the strategy's BoTorch step uses.
     """
     config = experiment.optimization_config
     if config is None:
@@ -47,14 +51,16 @@ def best_trial(experiment: Experiment, use_model: bool = True) -> BestTrial | No
             experiment.name,
         )
         return None
-    return best_on_first_objective(experiment, use_model)
+    return best_on_first_objective(experiment, use_model, kernel)
 
 
-def best_on_first_objective(experiment: Experiment, use_model: bool = True) -> BestTrial | None:
+def best_on_first_objective(
+    experiment: Experiment, use_model: bool = True, kernel: str | None = None
+) -> BestTrial | None:
     """The feasible trial best on the first objective, whatever the other objectives
     (reports use it as a one-line summary of a multi-objective experiment too)."""
     config = experiment.optimization_config
-    values = feasible_values(experiment, use_model)
+    values = feasible_values(experiment, use_model, kernel)
     if config is None or not values:
         return None
     objective = config.objectives[0]
@@ -63,7 +69,9 @@ def best_on_first_objective(experiment: Experiment, use_model: bool = True) -> B
     return index, dict(experiment.trials[index].arm.parameters), values[index]
 
 
-def feasible_values(experiment: Experiment, use_model: bool = True) -> dict[int, Values]:
+def feasible_values(
+    experiment: Experiment, use_model: bool = True, kernel: str | None = None
+) -> dict[int, Values]:
     """`{trial index: {metric: mean}}` of completed trials with every objective
     observed and every outcome constraint met ({} without an optimization config)."""
     config = experiment.optimization_config
@@ -72,13 +80,13 @@ def feasible_values(experiment: Experiment, use_model: bool = True) -> dict[int,
     spec = OutcomeSpec.from_config(config)
     return {
         index: means
-        for index, means in _trial_values(experiment, spec, use_model).items()
+        for index, means in _trial_values(experiment, spec, use_model, kernel).items()
         if spec.signed_objectives(means) is not None and spec.is_feasible(means)
     }
 
 
 def pareto_optimal_parameters(
-    experiment: Experiment, use_model: bool = True
+    experiment: Experiment, use_model: bool = True, kernel: str | None = None
 ) -> dict[int, tuple[TParameterization, Values]]:
     """`{trial index: (parameters, {metric: mean})}` of the feasible Pareto set.
 
@@ -90,12 +98,12 @@ def pareto_optimal_parameters(
     if config is None:
         return {}
     if not config.is_multi_objective:
-        best = best_trial(experiment, use_model)
+        best = best_trial(experiment, use_model, kernel)
         return {} if best is None else {best[0]: (best[1], best[2])}
     import torch
 
     spec = OutcomeSpec.from_config(config)
-    values = feasible_values(experiment, use_model)
+    values = feasible_values(experiment, use_model, kernel)
     rows = [(index, spec.signed_objectives(means) or []) for index, means in values.items()]
     if not rows:
         return {}
@@ -107,14 +115,16 @@ def pareto_optimal_parameters(
     }
 
 
-def _trial_values(experiment: Experiment, spec: OutcomeSpec, use_model: bool) -> dict[int, Values]:
+def _trial_values(
+    experiment: Experiment, spec: OutcomeSpec, use_model: bool, kernel: str | None
+) -> dict[int, Values]:
     """Each completed trial's metric means, model-predicted where that is wiser."""
     trials = experiment.trials_by_status(TrialStatus.COMPLETED)
     data = experiment.lookup_data([t.index for t in trials]).final()
     values = _observed_means(data)
     values = {t.index: values[t.index] for t in trials if t.index in values}
     if use_model and values and _is_noisy(data, spec.metric_names):
-        predicted = _predicted_means(experiment, trials, data, spec.metric_names)
+        predicted = _predicted_means(experiment, trials, data, spec.metric_names, kernel)
         for index, means in predicted.items():
             if index in values:
                 values[index].update(means)
@@ -137,20 +147,31 @@ def _is_noisy(data: Data, metric_names: list[str]) -> bool:
 
 
 def _predicted_means(
-    experiment: Experiment, trials: list[Trial], data: Data, metric_names: list[str]
+    experiment: Experiment,
+    trials: list[Trial],
+    data: Data,
+    metric_names: list[str],
+    kernel: str | None,
 ) -> dict[int, Values]:
     """Posterior means of every modeled metric at the trials' arms ({} if no model)."""
     import torch
 
     from scheduler.generation.encoding import UnitCubeEncoder
-    from scheduler.generation.modeling import ModelFitError, collect_observations, fit_models
+    from scheduler.generation.modeling import (
+        DEFAULT_KERNEL,
+        ModelFitError,
+        collect_observations,
+        fit_models,
+    )
 
     encoder = UnitCubeEncoder(experiment.search_space)
     observations = collect_observations(encoder, trials, data, metric_names)
     if any(observations[name].n < 2 for name in metric_names):
         return {}
     try:
-        model, _ = fit_models([observations[name] for name in metric_names])
+        model, _ = fit_models(
+            [observations[name] for name in metric_names], kernel=kernel or DEFAULT_KERNEL
+        )
     except ModelFitError as exc:
         logger.warning("Best point uses observed values: %s.", exc)
         return {}

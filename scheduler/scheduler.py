@@ -462,7 +462,9 @@ class Scheduler:
         if use_model_predictions and 0 < completed <= MAX_OBSERVATIONS_FOR_MODEL_BEST:
             from scheduler.best_point import best_trial
 
-            return best_trial(self.experiment, use_model=True)
+            return best_trial(
+                self.experiment, use_model=True, kernel=self.generation_strategy.model_kernel
+            )
         from scheduler.report import best_observed_trial
 
         return best_observed_trial(self.experiment)
@@ -475,7 +477,9 @@ class Scheduler:
 
         completed = self.experiment.count_by_status(TrialStatus.COMPLETED)
         use_model = use_model_predictions and completed <= MAX_OBSERVATIONS_FOR_MODEL_BEST
-        return pareto_optimal_parameters(self.experiment, use_model=use_model)
+        return pareto_optimal_parameters(
+            self.experiment, use_model=use_model, kernel=self.generation_strategy.model_kernel
+        )
 
     def get_best_parameters(self) -> TParameterization | None:
         best = self.get_best_trial()

@@ -46,6 +46,7 @@ from scheduler.generation.candidates import (
 )
 from scheduler.generation.encoding import UnitCubeEncoder
 from scheduler.generation.modeling import (
+    DEFAULT_KERNEL,
     KERNELS,
     MetricObservations,
     ModelFitError,
@@ -96,7 +97,7 @@ class BoTorchGenerator(Generator):
         warm_start: bool = True,
         sample_around_best: bool = False,
         maxls: int = 20,
-        kernel: str = "rbf",
+        kernel: str = DEFAULT_KERNEL,
     ) -> None:
         super().__init__(search_space, seed)
         if kernel not in KERNELS:

@@ -66,6 +66,7 @@ WarmStart = dict[str, dict[str, Tensor]]
 
 #: Kernel names a generation step may ask for (see the module docstring).
 KERNELS = ("rbf", "matern", "dim-scaled-rbf")
+DEFAULT_KERNEL = KERNELS[0]
 
 
 class ModelFitError(RuntimeError):
@@ -137,7 +138,7 @@ def covariance_module(kernel: str, dims: int, batch_outputs: int) -> Kernel | No
 def fit_metric_model(
     observations: MetricObservations,
     warm_start: Mapping[str, Tensor] | None = None,
-    kernel: str = "rbf",
+    kernel: str = DEFAULT_KERNEL,
 ) -> SingleTaskGP:
     """Fit one metric's GP (independent GPs of `m` stacked metrics); raises
     `ModelFitError` with the reason on failure."""
@@ -184,7 +185,7 @@ def fit_metric_model(
 def fit_models(
     observations: list[MetricObservations],
     warm_start: WarmStart | None = None,
-    kernel: str = "rbf",
+    kernel: str = DEFAULT_KERNEL,
 ) -> tuple[Model, WarmStart]:
     """Fit one GP per metric, in the given order (output `i` models metric `i`).
 

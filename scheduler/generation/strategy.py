@@ -152,6 +152,16 @@ class GenerationStrategy:
     def current_step_index(self) -> int:
         return self._index
 
+    @property
+    def model_kernel(self) -> str | None:
+        """The GP kernel its last BoTorch step names (None: the default), so best
+        points are predicted by the same kind of model that proposed them."""
+        for step in reversed(self.steps):
+            if step.model_name == Models.BOTORCH.value:
+                kernel = step.model_kwargs.get("kernel")
+                return None if kernel is None else str(kernel)
+        return None
+
     def is_exhausted(self, experiment: Experiment) -> bool:
         """True when the last step has generated all the trials it may."""
         step = self.current_step(experiment)

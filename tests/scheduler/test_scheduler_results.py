@@ -12,11 +12,15 @@ from fake_queue import FakeJobQueue, QueueMetric, fast_options, make_experiment,
 from scheduler import (
     ComparisonOp,
     Data,
+    GenerationStep,
+    GenerationStrategy,
+    Models,
     OutcomeConstraint,
     Scheduler,
     TrialStatus,
     exp_to_df,
 )
+from scheduler.best_point import best_trial
 from scheduler.report import best_so_far, save_trace_plot
 
 
@@ -55,6 +59,23 @@ def test_best_trial_follows_the_objective_direction(minimize: bool, best: int) -
     predicted = scheduler.get_best_trial()
     assert predicted is not None and predicted[0] == best
     assert scheduler.get_best_parameters() == parameters
+
+
+def test_best_trial_is_predicted_with_the_kernel_of_the_strategys_botorch_step() -> None:
+    results = [{"objective": (i - 6) ** 2 / 10 + (0.3 if i % 2 else -0.3)} for i in range(10)]
+    scheduler = scheduler_with_results(results)
+    scheduler.generation_strategy = GenerationStrategy(
+        [
+            GenerationStep(Models.SOBOL, num_trials=5),
+            GenerationStep(Models.BOTORCH, num_trials=-1, model_kwargs={"kernel": "matern"}),
+        ]
+    )
+    found = scheduler.get_best_trial()
+    matern = best_trial(scheduler.experiment, use_model=True, kernel="matern")
+    rbf = best_trial(scheduler.experiment, use_model=True)
+    assert found is not None and matern is not None and rbf is not None
+    assert found[2]["objective"] == matern[2]["objective"]
+    assert found[2]["objective"] != pytest.approx(rbf[2]["objective"], abs=1e-6)
 
 
 def test_best_trial_must_satisfy_outcome_constraints() -> None:
