@@ -141,29 +141,42 @@ class CeleryRunner(Runner):
         return {"task_id": self.task_id(trial), "queue": self.queue, "sent_at": time.time()}
 
     def find_sent(self, trial: Trial) -> dict[str, Any] | None:
-        """Re-attach to the task of a trial whose send marker says it went out."""
+        """Re-attach to the task of a trial that went out before a crash."""
         task_id = self.task_id(trial)
-        if self._retrying(lambda: self.store.marker(task_id)) != SENT:
-            return None  # never sent, or the send is unconfirmed: `run` decides
+        if not self._was_sent(task_id, self._retrying(lambda: self.store.marker(task_id))):
+            return None  # never sent, or not known to be: the next `run` decides
         logger.info("trial %d: task %s was sent before a crash; re-attaching", trial.index, task_id)
         return {**self._run_metadata(trial), "reattached": True}
+
+    def _was_sent(self, task_id: str, marker: bytes | None) -> bool:
+        """Whether another (dead) scheduler's send of `task_id` went out: its marker
+        says "sent", or says "sending" (killed before confirming) but a worker has
+        already stored a state for the task. Confirms the marker in that case."""
+        if marker is None:
+            return False
+        if not marker.startswith(SENDING):
+            return True
+        if self._retrying(lambda: self.store.read_one(task_id)) is None:
+            return False  # not started (or never sent): sending again is the safe side
+        self._retrying(lambda: self.store.set_marker(task_id, SENT))
+        return True
 
     def run(self, trial: Trial) -> dict[str, Any]:
         metadata = self._run_metadata(trial)
         task_id = metadata["task_id"]
         # Two-phase marker: "sending <token>" before the send, "sent" after it. A marker
-        # still "sending" was left by a scheduler that died before confirming (almost
-        # always before sending): send again. Our own token means our SET NX went
+        # still "sending" was left by a scheduler that died before confirming: re-attach
+        # if a worker has the task, else send again. Our own token means our SET NX went
         # through but a dropped connection lost its reply.
         token = SENDING + uuid.uuid4().hex.encode()
         if not self._retrying(lambda: self.store.mark_sent(task_id, token)):
             found = self._retrying(lambda: self.store.marker(task_id))
-            if found is not None and not found.startswith(SENDING):
-                logger.info(
-                    "trial %d: task %s was already sent; re-attaching", trial.index, task_id
-                )
-                return {**metadata, "reattached": True}
             if found != token:
+                if self._was_sent(task_id, found):
+                    logger.info(
+                        "trial %d: task %s was already sent; re-attaching", trial.index, task_id
+                    )
+                    return {**metadata, "reattached": True}
                 logger.warning(
                     "trial %d: task %s was being sent when a scheduler stopped; sending it",
                     trial.index,
