@@ -230,25 +230,51 @@ class CeleryRunner(Runner):
                 delay = min(delay * 2, 2.0)
 
     def poll_trial_status(self, trials: Iterable[Trial]) -> dict[TrialStatus, set[int]]:
+        trials = list(trials)
+        self._forget_all_but({t.index for t in trials})
         polled = [t for t in trials if "task_id" in t.run_metadata]
+        task_ids = [t.run_metadata["task_id"] for t in polled]
+        now = time.time()
         try:
-            states = self.store.read([t.run_metadata["task_id"] for t in polled])
+            states = self.store.read(task_ids)
+            views = [
+                self._apply_deadlines(
+                    trial, view_of(meta, marker, bool(trial.stop_metadata.get("early_stop"))), now
+                )
+                for trial, (meta, marker) in zip(polled, states, strict=True)
+            ]
+            curves = self._final_curves(polled, views)
         except self._connection_errors() as exc:
             # Redis restarting or unreachable: learn nothing this poll, try again next.
             logger.warning("cannot poll %d trial(s): Redis unreachable (%s)", len(polled), exc)
             return {}
         statuses: dict[TrialStatus, set[int]] = {}
-        now = time.time()
-        for trial, (meta, marker_present) in zip(polled, states, strict=True):
-            view = view_of(meta, marker_present, bool(trial.stop_metadata.get("early_stop")))
-            view = self._apply_deadlines(trial, view, now)
+        for trial, view in zip(polled, views, strict=True):
             self._views[trial.index] = view
-            if view.progress:
-                self.progress[trial.index] = view.progress
+            progress = curves.get(trial.index) or view.progress
+            if progress:
+                self.progress[trial.index] = progress
             if view.result is not None:
                 trial.run_metadata["result"] = view.result
             statuses.setdefault(view.status, set()).add(trial.index)
         return statuses
+
+    def _final_curves(
+        self, polled: list[Trial], views: list[TaskView]
+    ) -> dict[int, list[dict[str, Any]]]:
+        """The whole curves of trials that completed since the last poll (one MGET):
+        their SUCCESS result replaced the PROGRESS state, and its latest points."""
+        done = [t for t, v in zip(polled, views, strict=True) if v.status is TrialStatus.COMPLETED]
+        curves = self.store.read_curves([t.run_metadata["task_id"] for t in done])
+        return {t.index: curve for t, curve in zip(done, curves, strict=True) if curve}
+
+    def _forget_all_but(self, outstanding: set[int]) -> None:
+        """Drop what earlier polls kept of trials no longer polled: they have ended
+        and their data (curves included) are on the experiment, so a long run's
+        runner does not grow with every trial it ever ran."""
+        for kept in (self.progress, self._views, self._lost_since):
+            for index in kept.keys() - outstanding:
+                del kept[index]
 
     def _apply_deadlines(self, trial: Trial, view: TaskView, now: float) -> TaskView:
         """Give a vanished task a grace period; fail a task queued for too long."""

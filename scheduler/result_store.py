@@ -7,8 +7,11 @@ never one request per trial, and holds no `AsyncResult` objects (celery#6772).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
+
+from workers.constants import curve_key
 
 SENT_MARKER_PREFIX = "bo-sent-"
 
@@ -46,6 +49,15 @@ class ResultStore:
         values = [raw.get(k) for k in keys] if isinstance(raw, dict) else list(raw)
         n = len(task_ids)
         return [(self._decode(values[i]), values[n + i] is not None) for i in range(n)]
+
+    def read_curves(self, task_ids: Sequence[str]) -> list[list[dict[str, Any]] | None]:
+        """The curve each finished task left (`workers.progress`), or None, in one MGET."""
+        if not task_ids:
+            return []
+        keys = [curve_key(t) for t in task_ids]
+        raw = self.backend.mget(keys)
+        values = [raw.get(k) for k in keys] if isinstance(raw, dict) else list(raw)
+        return [_decode_curve(value) for value in values]
 
     def read_one(self, task_id: str) -> dict[str, Any] | None:
         return self.read([task_id])[0][0]
@@ -99,3 +111,16 @@ class ResultStore:
 
     def unmark_sent(self, task_id: str) -> None:
         self.backend.delete(sent_marker_key(task_id))
+
+
+def _decode_curve(value: Any) -> list[dict[str, Any]] | None:
+    """A stored curve, or None when absent or not a JSON list of points."""
+    if value is None:
+        return None
+    try:
+        curve = json.loads(value)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(curve, list) or not all(isinstance(p, dict) for p in curve):
+        return None
+    return curve

@@ -30,6 +30,8 @@ ENV_CELERY_RESULT_BACKEND: Final = "CELERY_RESULT_BACKEND"
 RESULT_KEY_PREFIX: Final = "celery-task-meta-"
 #: Key prefix the scheduler sets (in the result backend) to ask a trial to stop.
 STOP_KEY_PREFIX: Final = "bo-stop-"
+#: Key prefix under which a finished task leaves its whole learning curve.
+CURVE_KEY_PREFIX: Final = "bo-curve-"
 #: Custom Celery state a task is in while it publishes progress.
 PROGRESS_STATE: Final = "PROGRESS"
 #: Entry-point group through which installed packages provide objectives.
@@ -63,3 +65,9 @@ def stop_key(task_id: str) -> str:
 def hard_time_limit(soft_time_limit: int) -> int:
     """Hard limit a bit above the soft one: time for the task to record its failure."""
     return soft_time_limit + max(5, min(300, soft_time_limit // 10))
+
+
+def curve_key(task_id: str) -> str:
+    """Result-backend key holding the curve ``task_id`` reported, once it has returned
+    (its ``SUCCESS`` result replaces the ``PROGRESS`` state that held the curve)."""
+    return f"{CURVE_KEY_PREFIX}{task_id}"

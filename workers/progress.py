@@ -3,7 +3,11 @@
 A long objective that takes a ``report`` parameter calls
 ``report(step, **metrics)``; each call stores *every* point so far as the
 task's ``PROGRESS`` state, ``{"progress": [{"step": s, metric: value}, ...]}``,
-so a scheduler that polls rarely still sees the whole curve.
+so a scheduler that polls rarely still sees the whole curve. When the
+objective returns, its ``SUCCESS`` result replaces that state, so the task
+first leaves the curve under ``bo-curve-<task id>`` (:meth:`ProgressReporter.save_curve`,
+same lifetime as results): the points reported since the scheduler's last
+poll are not lost.
 
 Stopping is cooperative: the scheduler calls :func:`request_stop`, which sets
 the key ``bo-stop-<task id>`` in the result backend; the next ``report`` call
@@ -15,11 +19,12 @@ running another trial.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from typing import Any, Protocol
 
-from workers.constants import PROGRESS_STATE, stop_key
+from workers.constants import PROGRESS_STATE, curve_key, stop_key
 from workers.errors import InvalidObjectiveResult, StopTrial
 from workers.validation import normalize_metrics
 
@@ -101,3 +106,9 @@ class ProgressReporter:
                 self.points,
             )
             raise self.stopped
+
+    def save_curve(self) -> None:
+        """Leave every reported point where the scheduler reads a finished trial's curve."""
+        store = _key_value(self._task.backend)
+        if self.points and self._task_id is not None and store is not None:
+            store.set(curve_key(self._task_id), json.dumps(self.points))

@@ -61,7 +61,10 @@ def evaluate(self: Task, request: dict[str, Any]) -> dict[str, MetricValue]:
         if reporter is not None and reporter.stopped is not None:
             # The objective swallowed StopTrial; the trial was still stopped.
             raise reporter.stopped
-        return normalize_metrics(raw, where, registered.metrics)
+        metrics = normalize_metrics(raw, where, registered.metrics)
+        if reporter is not None:
+            reporter.save_curve()  # before Celery stores SUCCESS over the PROGRESS state
+        return metrics
     except StopTrial as stop:
         _stop(self, stop)
         raise  # unreachable: _stop raises Ignore

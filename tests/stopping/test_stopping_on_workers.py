@@ -164,6 +164,31 @@ def test_a_completed_trial_keeps_every_point_reported_between_polls(
     assert trial.objective_mean == pytest.approx(0.1)  # the final row, not a progress point
 
 
+def test_a_trial_ending_between_polls_keeps_its_whole_curve_and_the_runner_forgets_it(
+    fleet: WorkerFleet, tmp_path: Path
+) -> None:
+    gate = tmp_path / "open"
+    gate.write_text("go")  # nothing holds the trials: each ends long before a poll
+    experiment = experiment_for(fleet, "gated_curve", "curve-tail", steps=5, gate=str(gate))
+    runner = runner_of(experiment)
+    options = SchedulerOptions(
+        init_seconds_between_polls=1.0,
+        min_seconds_before_poll=1.0,
+        max_seconds_between_polls=1.0,
+        max_pending_trials=1,
+    )
+    Scheduler(experiment, sobol(), options).run_n_trials(max_trials=3, timeout_hours=0.01)
+
+    assert [t.status for t in experiment.trials.values()] == [TrialStatus.COMPLETED] * 3
+    for trial in experiment.trials.values():  # no poll saw a PROGRESS state
+        assert steps_of(experiment, trial) == [0.0, 1.0, 2.0, 3.0, 4.0]
+        assert trial.objective_mean == pytest.approx(0.2)
+    # Only the last trial's curve is still held; the next poll drops it too.
+    assert set(runner.progress) <= {2}
+    runner.poll_trial_status([])
+    assert runner.progress == {} and runner.failure_reason(experiment.trials[2]) is None
+
+
 def test_global_stopping_ends_a_plateau_before_its_budget_unless_ignored(
     fleet: WorkerFleet,
 ) -> None:
