@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass, field
+from typing import Any
 
 from scheduler.core.data import Data
 from scheduler.core.experiment import Experiment
@@ -30,16 +32,26 @@ Values = dict[str, float]
 BestTrial = tuple[int, TParameterization, Values]
 
 
+@dataclass
+class BestPointModel:
+    """How best points are predicted: the GP kernel (None: the default), best the
+    one the strategy's BoTorch step uses, and the hyperparameters of the last
+    fit, which warm-start the next (a caller asking again after each completed
+    trial refits in a few iterations instead of from scratch)."""
+
+    kernel: str | None = None
+    warm_start: dict[Any, Any] = field(default_factory=dict)
+
+
 def best_trial(
-    experiment: Experiment, use_model: bool = True, kernel: str | None = None
+    experiment: Experiment, use_model: bool = True, model: BestPointModel | None = None
 ) -> BestTrial | None:
     """`(trial index, parameters, {metric: mean})` of the best feasible trial.
 
     None when nothing qualifies: no optimization config, no completed trial
     with the objective observed, no feasible trial, or a multi-objective
-    experiment (use `pareto_optimal_parameters` there). `kernel` names the
-    GP kernel (`scheduler.generation.modeling`; None: its default); pass the
-    one the strategy's BoTorch step uses.
+    experiment (use `pareto_optimal_parameters` there). `model` says how to
+    predict (see `BestPointModel`; None: the default kernel, a cold fit).
     """
     config = experiment.optimization_config
     if config is None:
@@ -51,16 +63,16 @@ def best_trial(
             experiment.name,
         )
         return None
-    return best_on_first_objective(experiment, use_model, kernel)
+    return best_on_first_objective(experiment, use_model, model)
 
 
 def best_on_first_objective(
-    experiment: Experiment, use_model: bool = True, kernel: str | None = None
+    experiment: Experiment, use_model: bool = True, model: BestPointModel | None = None
 ) -> BestTrial | None:
     """The feasible trial best on the first objective, whatever the other objectives
     (reports use it as a one-line summary of a multi-objective experiment too)."""
     config = experiment.optimization_config
-    values = feasible_values(experiment, use_model, kernel)
+    values = feasible_values(experiment, use_model, model)
     if config is None or not values:
         return None
     objective = config.objectives[0]
@@ -70,7 +82,7 @@ def best_on_first_objective(
 
 
 def feasible_values(
-    experiment: Experiment, use_model: bool = True, kernel: str | None = None
+    experiment: Experiment, use_model: bool = True, model: BestPointModel | None = None
 ) -> dict[int, Values]:
     """`{trial index: {metric: mean}}` of completed trials with every objective
     observed and every outcome constraint met ({} without an optimization config)."""
@@ -80,13 +92,13 @@ def feasible_values(
     spec = OutcomeSpec.from_config(config)
     return {
         index: means
-        for index, means in _trial_values(experiment, spec, use_model, kernel).items()
+        for index, means in _trial_values(experiment, spec, use_model, model).items()
         if spec.signed_objectives(means) is not None and spec.is_feasible(means)
     }
 
 
 def pareto_optimal_parameters(
-    experiment: Experiment, use_model: bool = True, kernel: str | None = None
+    experiment: Experiment, use_model: bool = True, model: BestPointModel | None = None
 ) -> dict[int, tuple[TParameterization, Values]]:
     """`{trial index: (parameters, {metric: mean})}` of the feasible Pareto set.
 
@@ -98,12 +110,12 @@ def pareto_optimal_parameters(
     if config is None:
         return {}
     if not config.is_multi_objective:
-        best = best_trial(experiment, use_model, kernel)
+        best = best_trial(experiment, use_model, model)
         return {} if best is None else {best[0]: (best[1], best[2])}
     import torch
 
     spec = OutcomeSpec.from_config(config)
-    values = feasible_values(experiment, use_model, kernel)
+    values = feasible_values(experiment, use_model, model)
     rows = [(index, spec.signed_objectives(means) or []) for index, means in values.items()]
     if not rows:
         return {}
@@ -116,7 +128,7 @@ def pareto_optimal_parameters(
 
 
 def _trial_values(
-    experiment: Experiment, spec: OutcomeSpec, use_model: bool, kernel: str | None
+    experiment: Experiment, spec: OutcomeSpec, use_model: bool, model: BestPointModel | None
 ) -> dict[int, Values]:
     """Each completed trial's metric means, model-predicted where that is wiser."""
     trials = experiment.trials_by_status(TrialStatus.COMPLETED)
@@ -124,7 +136,9 @@ def _trial_values(
     values = _observed_means(data)
     values = {t.index: values[t.index] for t in trials if t.index in values}
     if use_model and values and _is_noisy(data, spec.metric_names):
-        predicted = _predicted_means(experiment, trials, data, spec.metric_names, kernel)
+        predicted = _predicted_means(
+            experiment, trials, data, spec.metric_names, model or BestPointModel()
+        )
         for index, means in predicted.items():
             if index in values:
                 values[index].update(means)
@@ -151,7 +165,7 @@ def _predicted_means(
     trials: list[Trial],
     data: Data,
     metric_names: list[str],
-    kernel: str | None,
+    settings: BestPointModel,
 ) -> dict[int, Values]:
     """Posterior means of every modeled metric at the trials' arms ({} if no model)."""
     import torch
@@ -169,12 +183,15 @@ def _predicted_means(
     if any(observations[name].n < 2 for name in metric_names):
         return {}
     try:
-        model, _ = fit_models(
-            [observations[name] for name in metric_names], kernel=kernel or DEFAULT_KERNEL
+        model, fitted = fit_models(
+            [observations[name] for name in metric_names],
+            settings.warm_start,
+            settings.kernel or DEFAULT_KERNEL,
         )
     except ModelFitError as exc:
         logger.warning("Best point uses observed values: %s.", exc)
         return {}
+    settings.warm_start = fitted
     usable = [t for t in trials if encoder.can_encode(t.arm.parameters)]
     if not usable:
         return {}

@@ -7,12 +7,13 @@ when one is configured) as it happens, so a new scheduler can resume.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from scheduler.core.data import Data
 from scheduler.core.errors import (
@@ -30,6 +31,9 @@ from scheduler.generation.strategy import GenerationStrategy
 from scheduler.options import SchedulerOptions
 from scheduler.stopping.progress import check_progress_metrics, fetch_progress
 from scheduler.storage.store import ExperimentStore, NullStore
+
+if TYPE_CHECKING:
+    from scheduler.best_point import BestPointModel
 
 logger = logging.getLogger("scheduler")
 
@@ -71,6 +75,8 @@ class Scheduler:
         self._last_deploy = 0.0
         self._stop_reason: str | None = None
         self._fetched: list[Data] = []  # data fetched this poll, saved in one batch
+        self._best_trial: tuple[tuple[Any, ...], Any] | None = None  # (state, answer)
+        self._best_point_model: BestPointModel | None = None  # warm-starts best-point fits
         self._store.save_experiment(experiment, generation_strategy)
 
     # -- views ---------------------------------------------------------------
@@ -456,18 +462,29 @@ class Scheduler:
         With noisy data the means are the GP's predictions (see
         `scheduler.best_point`), up to `MAX_OBSERVATIONS_FOR_MODEL_BEST`
         completed trials; beyond that, fitting costs more than it is worth and
-        the observed values are used.
+        the observed values are used. The answer is kept until data arrive or a
+        trial completes: a progress display may ask after every poll.
         """
         completed = self.experiment.count_by_status(TrialStatus.COMPLETED)
-        if use_model_predictions and 0 < completed <= MAX_OBSERVATIONS_FOR_MODEL_BEST:
-            from scheduler.best_point import best_trial
+        use_model = use_model_predictions and 0 < completed <= MAX_OBSERVATIONS_FOR_MODEL_BEST
+        kernel = self.generation_strategy.model_kernel
+        key = (use_model, kernel, completed, self.experiment.data_version)
+        if self._best_trial is None or self._best_trial[0] != key:
+            self._best_trial = (key, self._find_best_trial(use_model, kernel))
+        return copy.deepcopy(self._best_trial[1])
 
-            return best_trial(
-                self.experiment, use_model=True, kernel=self.generation_strategy.model_kernel
-            )
-        from scheduler.report import best_observed_trial
+    def _find_best_trial(
+        self, use_model: bool, kernel: str | None
+    ) -> tuple[int, TParameterization, dict[str, float]] | None:
+        if not use_model:
+            from scheduler.report import best_observed_trial
 
-        return best_observed_trial(self.experiment)
+            return best_observed_trial(self.experiment)
+        from scheduler.best_point import BestPointModel, best_trial
+
+        if self._best_point_model is None or self._best_point_model.kernel != kernel:
+            self._best_point_model = BestPointModel(kernel)
+        return best_trial(self.experiment, use_model=True, model=self._best_point_model)
 
     def get_pareto_optimal_parameters(
         self, use_model_predictions: bool = True
@@ -477,9 +494,10 @@ class Scheduler:
 
         completed = self.experiment.count_by_status(TrialStatus.COMPLETED)
         use_model = use_model_predictions and completed <= MAX_OBSERVATIONS_FOR_MODEL_BEST
-        return pareto_optimal_parameters(
-            self.experiment, use_model=use_model, kernel=self.generation_strategy.model_kernel
-        )
+        from scheduler.best_point import BestPointModel
+
+        model = BestPointModel(self.generation_strategy.model_kernel)
+        return pareto_optimal_parameters(self.experiment, use_model=use_model, model=model)
 
     def get_best_parameters(self) -> TParameterization | None:
         best = self.get_best_trial()

@@ -42,6 +42,8 @@ class Experiment:
         self.description = description
         self.trials: dict[int, Trial] = {}
         self._data: dict[int, Data] = {}
+        #: Grows with every `attach_data`: what was computed from the data is stale.
+        self.data_version = 0
         # Indexes kept up to date by `status_changed`, so the scheduler's
         # per-poll questions cost O(outstanding trials), not O(all trials).
         self._by_status: dict[TrialStatus, dict[int, Trial]] = {s: {} for s in TrialStatus}
@@ -135,6 +137,7 @@ class Experiment:
                 kept = old.filter(metric_names=old.metric_names - new.metric_names)
                 new = Data.from_multiple([kept, new])
             self._data[index] = new
+        self.data_version += 1
 
     def lookup_data(self, trial_indices: Iterable[int] | None = None) -> Data:
         indices = self._data.keys() if trial_indices is None else trial_indices

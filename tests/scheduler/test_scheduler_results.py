@@ -20,7 +20,8 @@ from scheduler import (
     TrialStatus,
     exp_to_df,
 )
-from scheduler.best_point import best_trial
+from scheduler.best_point import BestPointModel, best_trial
+from scheduler.generation import modeling
 from scheduler.report import best_so_far, save_trace_plot
 
 
@@ -71,11 +72,37 @@ def test_best_trial_is_predicted_with_the_kernel_of_the_strategys_botorch_step()
         ]
     )
     found = scheduler.get_best_trial()
-    matern = best_trial(scheduler.experiment, use_model=True, kernel="matern")
+    matern = best_trial(scheduler.experiment, use_model=True, model=BestPointModel("matern"))
     rbf = best_trial(scheduler.experiment, use_model=True)
     assert found is not None and matern is not None and rbf is not None
     assert found[2]["objective"] == matern[2]["objective"]
     assert found[2]["objective"] != pytest.approx(rbf[2]["objective"], abs=1e-6)
+
+
+def test_best_trial_is_refitted_only_when_data_arrive_and_then_warm_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scheduler = scheduler_with_results([{"objective": (i - 4) ** 2 / 10} for i in range(8)])
+    fits: list[bool] = []  # per fit: was it warm-started?
+    fit_models = modeling.fit_models
+
+    def counting_fit(observations: Any, warm_start: Any = None, kernel: str = "rbf") -> Any:
+        fits.append(bool(warm_start))
+        return fit_models(observations, warm_start, kernel)
+
+    monkeypatch.setattr(modeling, "fit_models", counting_fit)
+    first = scheduler.get_best_trial()
+    for _ in range(3):  # a progress display asking after every poll
+        assert scheduler.get_best_trial() == first
+    assert fits == [False]
+
+    trial = scheduler.experiment.new_trial({"x1": 0.45, "x2": 0.0})
+    trial.mark_running()
+    scheduler.experiment.attach_data(Data.from_evaluations({"objective": -5.0}, trial.index))
+    trial.mark_completed()
+    best = scheduler.get_best_trial()
+    assert best is not None and best[0] == trial.index
+    assert fits == [False, True]
 
 
 def test_best_trial_must_satisfy_outcome_constraints() -> None:
