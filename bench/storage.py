@@ -107,8 +107,7 @@ def time_polls(url: str, name: str, polls: int) -> tuple[float, float]:
         run = gs.gen(experiment, 1)[0]
         trial = experiment.new_trial(run.parameters, run.generation_step)
         start = time.perf_counter()
-        store.save_trials(experiment, [trial])  # CANDIDATE, before the task is sent
-        store.save_generation_strategy(experiment, gs)
+        store.save_new_trials(experiment, [trial], gs)  # CANDIDATE + strategy state, one commit
         trial.update_run_metadata({"task_id": f"task-{trial.index}"})
         trial.mark_running()
         store.save_trials(experiment, [trial])  # run metadata right after
