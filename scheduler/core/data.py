@@ -117,6 +117,28 @@ class Data:
             df = df[df["metric_name"].isin(list(metric_names))]
         return Data._trusted(df)
 
+    def split_by_trial(self) -> dict[int, Data]:
+        """`{trial index: that trial's rows}`, by trial index.
+
+        One stable sort for all trials; each trial's rows are a slice of the
+        sorted frame, cut out when first read (building thousands of small
+        frames up front takes seconds, and most are never read alone).
+        """
+        indices = self.df["trial_index"].to_numpy()
+        if len(indices) == 0:
+            return {}
+        if (indices == indices[0]).all():
+            return {int(indices[0]): self}
+        frame = self.df.sort_values("trial_index", kind="stable").reset_index(drop=True)
+        indices = frame["trial_index"].to_numpy()
+        bounds = np.flatnonzero(np.diff(indices)) + 1
+        starts = np.concatenate(([0], bounds)).tolist()
+        stops = np.concatenate((bounds, [len(indices)])).tolist()
+        return {
+            int(indices[start]): _TrialRows(frame, start, stop)
+            for start, stop in zip(starts, stops, strict=True)
+        }
+
     @staticmethod
     def from_multiple(datas: Iterable[Data]) -> Data:
         frames = [d.df for d in datas if not d.df.empty]
@@ -180,3 +202,24 @@ class Data:
 
     def __repr__(self) -> str:
         return f"Data(rows={len(self.df)}, metrics={sorted(self.metric_names)})"
+
+
+class _TrialRows(Data):
+    """Rows `start:stop` of a sorted frame shared by many trials, cut out on first use."""
+
+    def __init__(self, frame: pd.DataFrame, start: int, stop: int) -> None:
+        self._frame: pd.DataFrame | None = frame
+        self._start, self._stop = start, stop
+        self._df: pd.DataFrame | None = None
+
+    @property  # type: ignore[override]
+    def df(self) -> pd.DataFrame:
+        if self._df is None:
+            assert self._frame is not None
+            self._df = self._frame.iloc[self._start : self._stop].reset_index(drop=True)
+            self._frame = None
+        return self._df
+
+    @df.setter
+    def df(self, value: pd.DataFrame) -> None:
+        self._df, self._frame = value, None

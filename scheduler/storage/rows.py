@@ -11,7 +11,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from scheduler.core.data import Data
@@ -134,31 +133,6 @@ def data_rows(data: Data, experiment_id: int, batch: int) -> list[dict[str, Any]
     ]
 
 
-class StoredTrialData(Data):
-    """One trial's rows of the frame loaded for all trials, cut out on first use.
-
-    Building 10,000 small DataFrames up front takes seconds; most of them
-    are never looked at individually, so resume stays fast.
-    """
-
-    def __init__(self, frame: pd.DataFrame, start: int, stop: int) -> None:
-        self._frame: pd.DataFrame | None = frame
-        self._start, self._stop = start, stop
-        self._df: pd.DataFrame | None = None
-
-    @property  # type: ignore[override]
-    def df(self) -> pd.DataFrame:
-        if self._df is None:
-            assert self._frame is not None
-            self._df = self._frame.iloc[self._start : self._stop].reset_index(drop=True)
-            self._frame = None
-        return self._df
-
-    @df.setter
-    def df(self, value: pd.DataFrame) -> None:
-        self._df, self._frame = value, None
-
-
 DATA_COLUMNS = ("trial_index", "arm_name", "metric_name", "mean", "sem", "step", "batch")
 
 
@@ -166,8 +140,8 @@ def attach_stored_data(experiment: Experiment, rows: Sequence[Any]) -> None:
     """Rebuild each trial's data from stored rows, as `attach_data` left it.
 
     Rows come in insertion order; per trial and metric only the latest batch
-    counts. One frame is validated for all trials and each trial gets a lazy
-    slice of it (`attach_data` per trial would take seconds at 10,000 trials).
+    counts. One frame is validated and attached for all trials at once
+    (`attach_data` per trial would take seconds at 10,000 trials).
     """
     if not rows:
         return
@@ -179,14 +153,4 @@ def attach_stored_data(experiment: Experiment, rows: Sequence[Any]) -> None:
     df["sem"] = pd.to_numeric(df["sem"]).astype(float)
     if df["step"].isna().all():
         df = df.drop(columns=["step"])
-    frame = Data(df.sort_values("trial_index", kind="stable")).df
-    store = getattr(experiment, "_data", None)
-    if not isinstance(store, dict):  # Experiment internals changed: slower, still correct
-        experiment.attach_data(Data(frame))
-        return
-    indices = frame["trial_index"].to_numpy()
-    bounds = np.flatnonzero(np.diff(indices)) + 1
-    starts = np.concatenate(([0], bounds))
-    stops = np.concatenate((bounds, [len(indices)]))
-    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
-        store[int(indices[start])] = StoredTrialData(frame, start, stop)
+    experiment.attach_data(Data(df))

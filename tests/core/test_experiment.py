@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from scheduler import (
@@ -77,6 +78,28 @@ def test_newer_data_replaces_older_rows_of_the_same_metric(experiment: Experimen
     df = experiment.lookup_trial_data(trial.index).df.set_index("metric_name")
     assert df["mean"].to_dict() == {"runtime": 9.0, "loss": 4.0}
     assert trial.objective_mean == 4.0
+
+
+def test_data_of_many_trials_attaches_per_trial_in_one_call(experiment: Experiment) -> None:
+    trials = [experiment.new_trial({"x": x / 10}) for x in range(4)]
+    experiment.attach_data(Data.from_evaluations({"loss": 7.0, "runtime": 1.0}, 2))
+    # Rows out of trial order, several metrics and steps: one call for all trials.
+    rows = [
+        (3, "loss", 3.0, None),
+        (0, "loss", 0.5, 0.0),
+        (2, "loss", 2.0, None),
+        (0, "loss", 0.0, 1.0),
+        (1, "runtime", 1.5, None),
+    ]
+    frame = pd.DataFrame(rows, columns=["trial_index", "metric_name", "mean", "step"])
+    experiment.attach_data(Data(frame.assign(sem=None)))
+
+    assert experiment.lookup_trial_data(0).df["step"].tolist() == [0.0, 1.0]
+    assert experiment.lookup_trial_data(1).df["metric_name"].tolist() == ["runtime"]
+    two = experiment.lookup_trial_data(2).df.set_index("metric_name")["mean"].to_dict()
+    assert two == {"runtime": 1.0, "loss": 2.0}  # kept the older runtime, replaced loss
+    assert [t.objective_mean for t in trials] == [0.0, None, 2.0, 3.0]
+    assert len(experiment.lookup_data()) == 6
 
 
 def test_lookup_data_by_trial(experiment: Experiment) -> None:
