@@ -38,6 +38,7 @@ import math
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from botorch.exceptions.warnings import InputDataWarning, OptimizationWarning
@@ -160,10 +161,12 @@ def fit_metric_model(
         if warm_start:
             _load_hyperparameters(model, warm_start)
         mll = ExactMarginalLogLikelihood(model.likelihood, model)
-        # (one output only: BoTorch fits batched outputs with its own L-BFGS-B port,
-        # which takes its tolerance differently)
-        loose = warm_start and Y.shape[-1] == 1
-        options = {"options": {"ftol": WARM_FTOL, "maxiter": WARM_MAXITER}} if loose else None
+        # Warm-started: a few iterations from the last optimum are enough. Batched
+        # outputs go through BoTorch's batched L-BFGS-B, where `ftol` replaces `factr`.
+        loose: dict[str, Any] = {"ftol": WARM_FTOL, "maxiter": WARM_MAXITER}
+        if Y.shape[-1] > 1:
+            loose["factr"] = None
+        options = {"options": loose} if warm_start else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NumericalWarning)
             warnings.simplefilter("ignore", OptimizationWarning)
