@@ -34,8 +34,8 @@ BestTrial = tuple[int, TParameterization, Values]
 
 @dataclass
 class BestPointModel:
-    """How best points are predicted: the GP kernel (None: the default), best the
-    one the strategy's BoTorch step uses, and the hyperparameters of the last
+    """How best points are predicted: the GP kernel (None: the default; pass the
+    one the strategy's BoTorch step uses) and the hyperparameters of the last
     fit, which warm-start the next (a caller asking again after each completed
     trial refits in a few iterations instead of from scratch)."""
 
@@ -190,6 +190,7 @@ def _predicted_means(
         )
     except ModelFitError as exc:
         logger.warning("Best point uses observed values: %s.", exc)
+        settings.warm_start = {}  # the next fit starts afresh
         return {}
     settings.warm_start = fitted
     usable = [t for t in trials if encoder.can_encode(t.arm.parameters)]

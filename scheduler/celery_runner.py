@@ -143,7 +143,12 @@ class CeleryRunner(Runner):
     def find_sent(self, trial: Trial) -> dict[str, Any] | None:
         """Re-attach to the task of a trial that went out before a crash."""
         task_id = self.task_id(trial)
-        if not self._was_sent(task_id, self._retrying(lambda: self.store.marker(task_id))):
+        try:
+            sent = self._was_sent(task_id, self.store.marker(task_id))
+        except self._connection_errors() as exc:  # as a poll would: learn nothing now
+            logger.warning("cannot check trial %d's task: Redis unreachable (%s)", trial.index, exc)
+            return None
+        if not sent:
             return None  # never sent, or not known to be: the next `run` decides
         logger.info("trial %d: task %s was sent before a crash; re-attaching", trial.index, task_id)
         return {**self._run_metadata(trial), "reattached": True}

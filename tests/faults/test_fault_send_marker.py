@@ -10,68 +10,82 @@ crash in that window neither duplicates nor strands the trial.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
 
 from scheduler.celery_runner import SENDING, SENT, CeleryRunner
+from scheduler.core.trial import Trial
 from scheduler.result_store import sent_marker_key
 from tests.faults.harness import branin_experiment
 from tests.faults.redis_server import redis_server
 from workers.app import make_app
 
-QUEUE = "bo-parked"  # no worker consumes it: the test counts messages sent
+QUEUE = "bo-parked"  # no worker consumes it: the tests count messages sent
 
 
-def test_marker_left_sending_is_sent_and_marker_sent_reattaches(tmp_path: Path) -> None:
+class Parked(NamedTuple):
+    """Two trials of a runner whose queue no worker consumes, on a private Redis."""
+
+    app: Any
+    client: Any
+    runner: CeleryRunner
+    first: Trial
+    second: Trial
+
+    def mark(self, trial: Trial, value: bytes) -> None:
+        """Leave the send marker a dead scheduler would have left."""
+        self.client.set(sent_marker_key(self.runner.task_id(trial)), value)
+
+    def marker(self, trial: Trial) -> bytes | None:
+        return self.client.get(sent_marker_key(self.runner.task_id(trial)))  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def parked(tmp_path: Path) -> Iterator[Parked]:
     with redis_server() as redis:
         app = make_app({"BO_BROKER_URL": redis.url()})
-        client = redis.client()
         try:
             experiment = branin_experiment("marker", app, tmp_path, queue=QUEUE)
             runner = experiment.runner
             assert isinstance(runner, CeleryRunner)
-            stranded, done = (
-                experiment.new_trial({"x1": 0.0, "x2": 1.0}),
-                experiment.new_trial({"x1": 1.0, "x2": 2.0}),
-            )
-            # A dead scheduler marked `stranded` but never sent it; it sent `done`.
-            client.set(sent_marker_key(runner.task_id(stranded)), SENDING + b"dead")
-            client.set(sent_marker_key(runner.task_id(done)), SENT)
-
-            resent = runner.run(stranded)
-            reattached = runner.run(done)
-            again = runner.run(stranded)  # now confirmed: never sent twice
-
-            assert "reattached" not in resent
-            assert reattached.get("reattached") is True and again.get("reattached") is True
-            assert client.llen(QUEUE) == 1
-            assert client.get(sent_marker_key(runner.task_id(stranded))) == SENT
+            first = experiment.new_trial({"x1": 0.0, "x2": 1.0})
+            second = experiment.new_trial({"x1": 1.0, "x2": 2.0})
+            yield Parked(app, redis.client(), runner, first, second)
         finally:
             app.close()
 
 
-def test_marker_left_sending_after_the_send_went_out_reattaches(tmp_path: Path) -> None:
-    with redis_server() as redis:
-        app = make_app({"BO_BROKER_URL": redis.url()})
-        client = redis.client()
-        try:
-            experiment = branin_experiment("marker-ran", app, tmp_path, queue=QUEUE)
-            runner = experiment.runner
-            assert isinstance(runner, CeleryRunner)
-            ran, queued = (
-                experiment.new_trial({"x1": 0.0, "x2": 1.0}),
-                experiment.new_trial({"x1": 1.0, "x2": 2.0}),
-            )
-            # A dead scheduler sent both but confirmed neither; a worker ran `ran`.
-            for trial in (ran, queued):
-                client.set(sent_marker_key(runner.task_id(trial)), SENDING + b"dead")
-            app.backend.store_result(runner.task_id(ran), {"branin": 1.0}, "SUCCESS")
+def test_marker_left_sending_is_sent_and_marker_sent_reattaches(parked: Parked) -> None:
+    stranded, done = parked.first, parked.second
+    # A dead scheduler marked `stranded` but never sent it; it sent `done`.
+    parked.mark(stranded, SENDING + b"dead")
+    parked.mark(done, SENT)
 
-            found = runner.find_sent(ran)
-            assert found is not None and found["reattached"] is True
-            assert found["task_id"] == runner.task_id(ran)
-            assert client.get(sent_marker_key(runner.task_id(ran))) == SENT
-            assert runner.find_sent(queued) is None  # no trace of it: `run` decides
-            assert runner.run(ran).get("reattached") is True
-            assert client.llen(QUEUE) == 0
-        finally:
-            app.close()
+    resent = parked.runner.run(stranded)
+    reattached = parked.runner.run(done)
+    again = parked.runner.run(stranded)  # now confirmed: never sent twice
+
+    assert "reattached" not in resent
+    assert reattached.get("reattached") is True and again.get("reattached") is True
+    assert parked.client.llen(QUEUE) == 1
+    assert parked.marker(stranded) == SENT
+
+
+def test_marker_left_sending_after_the_send_went_out_reattaches(parked: Parked) -> None:
+    ran, queued = parked.first, parked.second
+    runner = parked.runner
+    # A dead scheduler sent both but confirmed neither; a worker ran `ran`.
+    parked.mark(ran, SENDING + b"dead")
+    parked.mark(queued, SENDING + b"dead")
+    parked.app.backend.store_result(runner.task_id(ran), {"branin": 1.0}, "SUCCESS")
+
+    found = runner.find_sent(ran)
+    assert found is not None and found["reattached"] is True
+    assert found["task_id"] == runner.task_id(ran)
+    assert parked.marker(ran) == SENT
+    assert runner.find_sent(queued) is None  # no trace of it: `run` decides
+    assert runner.run(ran).get("reattached") is True
+    assert parked.client.llen(QUEUE) == 0
