@@ -141,7 +141,28 @@ class Data:
 
     @staticmethod
     def from_multiple(datas: Iterable[Data]) -> Data:
-        frames = [d.df for d in datas if not d.df.empty]
+        """All rows of `datas`, in order. Consecutive uncut slices of one shared frame
+        (a loaded experiment's trials) are taken in one `iloc`, not cut one by one."""
+        frames: list[pd.DataFrame] = []
+        shared: pd.DataFrame | None = None
+        ranges: list[np.ndarray] = []
+
+        def take_shared() -> None:
+            if shared is not None and ranges:
+                frames.append(shared.iloc[np.concatenate(ranges)])
+            ranges.clear()
+
+        for data in datas:
+            if isinstance(data, _TrialRows) and data.uncut_frame is not None:
+                if data.uncut_frame is not shared:
+                    take_shared()
+                    shared = data.uncut_frame
+                ranges.append(np.arange(data.start, data.stop))
+                continue
+            take_shared()
+            if not data.df.empty:
+                frames.append(data.df)
+        take_shared()
         if not frames:
             return Data()
         if len(frames) == 1:
@@ -208,18 +229,18 @@ class _TrialRows(Data):
     """Rows `start:stop` of a sorted frame shared by many trials, cut out on first use."""
 
     def __init__(self, frame: pd.DataFrame, start: int, stop: int) -> None:
-        self._frame: pd.DataFrame | None = frame
-        self._start, self._stop = start, stop
+        self.uncut_frame: pd.DataFrame | None = frame  # None once cut out
+        self.start, self.stop = start, stop
         self._df: pd.DataFrame | None = None
 
     @property  # type: ignore[override]
     def df(self) -> pd.DataFrame:
         if self._df is None:
-            assert self._frame is not None
-            self._df = self._frame.iloc[self._start : self._stop].reset_index(drop=True)
-            self._frame = None
+            assert self.uncut_frame is not None
+            self._df = self.uncut_frame.iloc[self.start : self.stop].reset_index(drop=True)
+            self.uncut_frame = None
         return self._df
 
     @df.setter
     def df(self, value: pd.DataFrame) -> None:
-        self._df, self._frame = value, None
+        self._df, self.uncut_frame = value, None

@@ -84,3 +84,23 @@ def test_filter_and_from_multiple() -> None:
     assert both.filter(metric_names=["m"]).df["mean"].tolist() == [1.0, 3.0]
     assert both.filter(trial_indices=[1]).trial_indices == {1}
     assert len(Data.from_multiple([])) == 0
+
+
+def test_split_by_trial_then_from_multiple_gives_back_every_row_in_order() -> None:
+    means = [3.0, 0.0, 1.0, 3.5, 2.0, 0.5]
+    frame = pd.DataFrame(
+        {"trial_index": [3, 0, 1, 3, 2, 0], "metric_name": "f", "mean": means, "sem": 0.0}
+    )
+    parts = Data(frame).split_by_trial()
+    assert list(parts) == [0, 1, 2, 3]
+    assert parts[3].df["mean"].tolist() == [3.0, 3.5]  # one trial's rows, in their order
+    assert parts[2].df.index.tolist() == [0]  # a cut-out slice is indexed from 0
+    extra = Data.from_evaluations({"f": 9.0}, 7)
+    # Uncut slices, a cut one (2) and other data, mixed: all rows, in the order given.
+    merged = Data.from_multiple([parts[3], parts[0], extra, parts[1], parts[2]])
+    assert merged.df["trial_index"].tolist() == [3, 3, 0, 0, 7, 1, 2]
+    assert merged.df["mean"].tolist() == [3.0, 3.5, 0.0, 0.5, 9.0, 1.0, 2.0]
+    assert merged.df.index.tolist() == list(range(7))
+    single = Data.from_evaluations({"f": 1.0, "g": 2.0}, 5)
+    assert single.split_by_trial() == {5: single}
+    assert Data().split_by_trial() == {}
