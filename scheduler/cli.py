@@ -467,10 +467,14 @@ def resume(
 
 
 def _load(name: str, url: str) -> Any:
-    from scheduler.storage import load_experiment
+    """The stored experiment, for reading: classes this process lacks get stand-ins."""
+    from scheduler.storage import DBSettings, load_experiment
+    from scheduler.storage.registry import DEFAULT_REGISTRY, ReadingRegistry
 
     try:
-        return load_experiment(name, _db_settings(url))
+        return load_experiment(
+            name, DBSettings(url=url, registry=ReadingRegistry(DEFAULT_REGISTRY))
+        )
     except BoSchedulerError as exc:
         raise _fail(exc, EXIT_STORAGE) from None
 

@@ -280,6 +280,40 @@ class Registry:
         return found
 
 
+class ReadingRegistry(Registry):
+    """Rebuilds what it can and stands in for the rest, for commands that only read
+    a stored experiment (`list`, `status`, `report`) in a process that lacks some
+    of its classes: an unknown metric becomes a plain `Metric` of the same name
+    and direction, an unknown runner an `UnavailableRunner`. Neither can be
+    stored, so nothing read this way overwrites the real definition."""
+
+    def decode(self, kind: Kind, blob: Mapping[str, Any]) -> Any:
+        try:
+            return super().decode(kind, blob)
+        except UnregisteredClassError as exc:
+            args = dict(blob.get("args") or {})
+            if kind == "metric" and isinstance(args.get("name"), str):
+                return _StandInMetric(args["name"], args.get("lower_is_better"))
+            return UnavailableRunner(str(exc))
+
+
+class _StandInMetric(Metric):
+    """A stored metric whose class this process lacks: its name and direction only."""
+
+
+class UnavailableRunner(Runner):
+    """A stored runner this process cannot rebuild: reading works, running says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def run(self, trial: Any) -> dict[str, Any]:
+        raise UnregisteredClassError(self.reason)
+
+    def poll_trial_status(self, trials: Iterable[Any]) -> dict[Any, set[int]]:
+        raise UnregisteredClassError(self.reason)
+
+
 def _unregistered(kind: Kind, cls: type) -> UnregisteredClassError:
     bundle = "runner_clss" if kind == "runner" else "metric_clss"
     return UnregisteredClassError(

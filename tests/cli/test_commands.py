@@ -7,12 +7,29 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from click.testing import CliRunner
 
+from scheduler import (
+    Experiment,
+    GenerationStep,
+    GenerationStrategy,
+    Models,
+    Objective,
+    OptimizationConfig,
+    ParameterType,
+    RangeParameter,
+    Scheduler,
+    SchedulerOptions,
+    SearchSpace,
+)
 from scheduler.cli import EXIT_CONFIG, EXIT_SERVICE, EXIT_STORAGE, main
+from scheduler.local_runner import FunctionMetric, FunctionRunner
+from scheduler.storage import DBSettings, RegistryBundle, UnregisteredClassError, load_experiment
+from scheduler.storage.registry import DEFAULT_REGISTRY, ReadingRegistry
 from tests.cli.conftest import SERVICE_VARIABLES, config_data
 
 COMMANDS = ["run", "resume", "status", "report", "list", "stop", "delete", "demo"]
@@ -189,3 +206,51 @@ def test_an_unreachable_broker_stops_the_run_before_any_trial(
     assert "Br0kerPw" not in result.output
     listed = CliRunner().invoke(main, ["list", "--db-url", db_url])
     assert "no_broker" not in listed.output  # nothing was created
+
+
+class PrivateMetric(FunctionMetric):
+    """A metric class only the process that ran the experiment registered."""
+
+
+def private_objective(parameters: dict[str, Any]) -> dict[str, Any]:
+    return {"loss": (parameters["x"] - 0.3) ** 2}
+
+
+def test_read_commands_work_without_the_experiments_own_classes(tmp_path: Path) -> None:
+    """An experiment run from Python with its own metric class and function (known only
+    to that process) is still listed, shown and reported; loading it to run it still
+    names what is missing."""
+    url = f"sqlite:///{tmp_path / 'private.db'}"
+    bundle = RegistryBundle(
+        metric_clss={PrivateMetric: "PrivateMetric"}, functions={private_objective: "private"}
+    )
+    experiment = Experiment(
+        "private",
+        SearchSpace([RangeParameter("x", ParameterType.FLOAT, 0.0, 1.0)]),
+        OptimizationConfig(Objective(PrivateMetric("loss"), minimize=True)),
+        runner=FunctionRunner(private_objective),
+    )
+    strategy = GenerationStrategy([GenerationStep(Models.SOBOL, num_trials=-1)], seed=0)
+    options = SchedulerOptions(init_seconds_between_polls=0.0, min_seconds_before_poll=0.0)
+    Scheduler(experiment, strategy, options, DBSettings(url, registry=bundle)).run_n_trials(4)
+    best = min(experiment.lookup_data().df["mean"])
+
+    listed = CliRunner().invoke(main, ["list", "--json", "--db-url", url])
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.output)[0]["best"] == {"loss": pytest.approx(best)}
+    status = CliRunner().invoke(main, ["status", "private", "--db-url", url])
+    assert status.exit_code == 0, status.output
+    assert "trials:     4 (COMPLETED 4)" in status.output
+    report = CliRunner().invoke(
+        main, ["report", "private", "--db-url", url, "--out", str(tmp_path)]
+    )
+    assert report.exit_code == 0, report.output
+    assert len((tmp_path / "private.csv").read_text().splitlines()) == 5
+
+    with pytest.raises(UnregisteredClassError, match="function is 'private'"):
+        load_experiment("private", url)
+    stand_in = load_experiment(
+        "private", DBSettings(url, registry=ReadingRegistry(DEFAULT_REGISTRY))
+    )
+    with pytest.raises(UnregisteredClassError, match="private"):
+        stand_in.runner.run(stand_in.trials[0])  # type: ignore[union-attr]
