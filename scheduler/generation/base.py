@@ -20,8 +20,9 @@ from scheduler.core.optimization import OptimizationConfig
 from scheduler.core.parameters import TParameterization
 from scheduler.core.search_space import SearchSpace
 from scheduler.core.trial import Trial, TrialStatus
+from scheduler.generation.partial import project_early_stopped
 
-#: Trials whose data a model may learn from (early-stopped ones keep partial data).
+#: Trials whose data a model may learn from (early-stopped ones: projected partial data).
 OBSERVED_STATUSES = (TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED)
 
 
@@ -42,7 +43,7 @@ class GenerationContext:
         pending = [
             dict(t.arm.parameters) for t in experiment.trials.values() if not t.status.is_terminal
         ]
-        data = experiment.lookup_data([t.index for t in observed]).final() if with_data else Data()
+        data = _observed_data(observed, experiment) if with_data else Data()
         return GenerationContext(
             search_space=experiment.search_space,
             optimization_config=experiment.optimization_config,
@@ -50,6 +51,15 @@ class GenerationContext:
             observed_data=data,
             pending=pending,
         )
+
+
+def _observed_data(observed: list[Trial], experiment: Experiment) -> Data:
+    """One row per observed trial and metric; early-stopped trials' partial values
+    projected to the final scale (`scheduler.generation.partial`)."""
+    data = experiment.lookup_data([t.index for t in observed])
+    stopped = {t.index for t in observed if t.status is TrialStatus.EARLY_STOPPED}
+    completed = {t.index for t in observed if t.status is TrialStatus.COMPLETED}
+    return project_early_stopped(data, data.final(), stopped, completed)
 
 
 class Generator(ABC):

@@ -14,14 +14,13 @@ that polls less often than the worker reports still gets every point.
 
 What is kept:
 - a trial stopped early keeps its partial curve (saved with the trial); the
-  model learns from its last value (`Data.final()`), as for any observation;
-- a completed trial keeps the curve as of the runner's last PROGRESS reading
-  plus its final value. Points reported after that reading (the last
-  `seconds between polls` of the run) are not seen: Celery replaces the
-  PROGRESS state with the result. A trial shorter than one poll interval may
-  leave no curve at all, only its final value: it is never judged, and adds
-  no reference curve for the others. Early stopping pays off for trials
-  that run for many poll intervals.
+  model learns its last value projected to the final scale by the completed
+  trials' curves (`scheduler.generation.partial`), not the raw partial value,
+  which would make a good region stopped early look worse than it is;
+- a completed trial keeps its whole curve plus its final value: the task
+  leaves the curve under `bo-curve-<task id>` before Celery replaces the
+  PROGRESS state with the result, so points reported after the last poll,
+  or by a trial shorter than one poll interval, are not lost.
 
 Stopping a trial: `CeleryRunner.stop` asks the worker to stop at its next
 `report` (cooperative; the task is stored REVOKED with its points) and

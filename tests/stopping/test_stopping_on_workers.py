@@ -32,6 +32,7 @@ from scheduler.stopping import ImprovementGlobalStoppingStrategy, PercentileEarl
 from scheduler.storage import DBSettings, load_experiment
 from scheduler.task_states import revoked_progress
 from tests.support.celery_workers import WorkerFleet
+from workers.objectives.learning_curve import final_loss
 
 FAST: dict[str, Any] = {
     "init_seconds_between_polls": 0.05,
@@ -133,10 +134,13 @@ def test_a_trial_far_below_the_percentile_is_stopped_with_its_partial_curve(
     for trial in experiment.trials.values():
         assert steps_of(stored, trial) == steps_of(experiment, trial)
     assert stored.trials[bad.index].status is TrialStatus.EARLY_STOPPED
-    # The model learns from the stopped trial's last value.
+    # The model learns the stopped trial's last value projected by the completed
+    # curves to the final scale: every curve has the same shape, so its final loss.
     observed = GenerationContext.from_experiment(experiment).observed_data.df
-    last = observed.loc[observed["trial_index"] == bad.index, "mean"].tolist()
-    assert last == [pytest.approx(experiment.lookup_trial_data(bad.index).df["mean"].iloc[-1])]
+    learned = observed.loc[observed["trial_index"] == bad.index, "mean"].tolist()
+    last = experiment.lookup_trial_data(bad.index).df["mean"].iloc[-1]
+    assert learned == [pytest.approx(final_loss([1.0, 1.0]), rel=1e-3)]
+    assert learned[0] < last
 
 
 def test_a_completed_trial_keeps_every_point_reported_between_polls(
