@@ -241,37 +241,25 @@ class CeleryRunner(Runner):
         task_ids = [t.run_metadata["task_id"] for t in polled]
         now = time.time()
         try:
-            states = self.store.read(task_ids)
-            views = [
-                self._apply_deadlines(
-                    trial, view_of(meta, marker, bool(trial.stop_metadata.get("early_stop"))), now
-                )
-                for trial, (meta, marker) in zip(polled, states, strict=True)
-            ]
-            curves = self._final_curves(polled, views)
+            records = self.store.read_records(task_ids)
         except self._connection_errors() as exc:
             # Redis restarting or unreachable: learn nothing this poll, try again next.
             logger.warning("cannot poll %d trial(s): Redis unreachable (%s)", len(polled), exc)
             return {}
         statuses: dict[TrialStatus, set[int]] = {}
-        for trial, view in zip(polled, views, strict=True):
+        for trial, record in zip(polled, records, strict=True):
+            early = bool(trial.stop_metadata.get("early_stop"))
+            view = self._apply_deadlines(trial, view_of(record.meta, record.sent, early), now)
             self._views[trial.index] = view
-            progress = curves.get(trial.index) or view.progress
+            # A completed task's own curve: its SUCCESS result replaced the PROGRESS state.
+            finished_curve = record.curve if view.status is TrialStatus.COMPLETED else None
+            progress = finished_curve or view.progress
             if progress:
                 self.progress[trial.index] = progress
             if view.result is not None:
                 trial.run_metadata["result"] = view.result
             statuses.setdefault(view.status, set()).add(trial.index)
         return statuses
-
-    def _final_curves(
-        self, polled: list[Trial], views: list[TaskView]
-    ) -> dict[int, list[dict[str, Any]]]:
-        """The whole curves of trials that completed since the last poll (one MGET):
-        their SUCCESS result replaced the PROGRESS state, and its latest points."""
-        done = [t for t, v in zip(polled, views, strict=True) if v.status is TrialStatus.COMPLETED]
-        curves = self.store.read_curves([t.run_metadata["task_id"] for t in done])
-        return {t.index: curve for t, curve in zip(done, curves, strict=True) if curve}
 
     def _forget_all_but(self, outstanding: set[int]) -> None:
         """Drop what earlier polls kept of trials no longer polled: they have ended

@@ -1,15 +1,16 @@
 """One-round-trip reads of Celery's result backend, plus the runner's send markers.
 
-Polling asks for every outstanding task's `celery-task-meta-<id>` key *and*
-its send marker in a single MGET (Redis) or `get_multi` (in-process cache),
-never one request per trial, and holds no `AsyncResult` objects (celery#6772).
+Polling asks for every outstanding task's `celery-task-meta-<id>` key, its
+send marker *and* the curve a finished task left in a single MGET (Redis) or
+`get_multi` (in-process cache), never one request per trial, and holds no
+`AsyncResult` objects (celery#6772).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from workers.constants import curve_key
 
@@ -18,6 +19,14 @@ SENT_MARKER_PREFIX = "bo-sent-"
 
 def sent_marker_key(task_id: str) -> str:
     return f"{SENT_MARKER_PREFIX}{task_id}"
+
+
+class TaskRecord(NamedTuple):
+    """What the result backend holds about one task."""
+
+    meta: dict[str, Any] | None  # Celery's state and result, decoded
+    sent: bool  # the runner's send marker is there
+    curve: list[dict[str, Any]] | None  # the whole curve a finished task left
 
 
 class ResultStore:
@@ -40,24 +49,31 @@ class ResultStore:
 
     def read(self, task_ids: Sequence[str]) -> list[tuple[dict[str, Any] | None, bool]]:
         """(decoded meta or None, send marker present) for each task id, in order."""
+        return [(r.meta, r.sent) for r in self._read(task_ids, with_curves=False)]
+
+    def read_records(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        """Meta, send marker and left curve of each task id, in order: what a poll needs."""
+        return self._read(task_ids, with_curves=True)
+
+    def _read(self, task_ids: Sequence[str], with_curves: bool) -> list[TaskRecord]:
         if not task_ids:
             return []
         keys = [self.backend.get_key_for_task(t) for t in task_ids]
         keys += [sent_marker_key(t) for t in task_ids]
+        if with_curves:
+            keys += [curve_key(t) for t in task_ids]
         raw = self.backend.mget(keys)
         # The cache backend answers with a mapping, Redis with a list.
         values = [raw.get(k) for k in keys] if isinstance(raw, dict) else list(raw)
         n = len(task_ids)
-        return [(self._decode(values[i]), values[n + i] is not None) for i in range(n)]
-
-    def read_curves(self, task_ids: Sequence[str]) -> list[list[dict[str, Any]] | None]:
-        """The curve each finished task left (`workers.progress`), or None, in one MGET."""
-        if not task_ids:
-            return []
-        keys = [curve_key(t) for t in task_ids]
-        raw = self.backend.mget(keys)
-        values = [raw.get(k) for k in keys] if isinstance(raw, dict) else list(raw)
-        return [_decode_curve(value) for value in values]
+        return [
+            TaskRecord(
+                self._decode(values[i]),
+                values[n + i] is not None,
+                _decode_curve(values[2 * n + i]) if with_curves else None,
+            )
+            for i in range(n)
+        ]
 
     def read_one(self, task_id: str) -> dict[str, Any] | None:
         return self.read([task_id])[0][0]

@@ -246,6 +246,30 @@ def test_poll_reads_all_outstanding_tasks_in_one_round_trip(
     assert calls == ["MGET"]
 
 
+def test_a_poll_that_sees_completions_reads_their_curves_in_the_same_round_trip(
+    fleet: WorkerFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    experiment = experiment_for(fleet, "curve", "loss", steps=3)
+    trials = [deploy(experiment, {"x1": float(i), "x2": 1.0}) for i in range(3)]
+    for trial in trials:  # all done before the first poll: no PROGRESS state was seen
+        fleet.app.AsyncResult(trial.run_metadata["task_id"]).get(timeout=30)
+    runner = experiment.runner
+    assert isinstance(runner, CeleryRunner)
+    calls: list[str] = []
+    original = redis.Redis.execute_command
+
+    def counting(self: redis.Redis, *args: Any, **kwargs: Any) -> Any:
+        calls.append(str(args[0]))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counting)
+    statuses = runner.poll_trial_status(trials)
+    assert statuses == {TrialStatus.COMPLETED: {0, 1, 2}}
+    assert calls == ["MGET"]
+    for trial in trials:
+        assert [p["step"] for p in runner.progress[trial.index]] == [0, 1, 2]
+
+
 def test_capacity_reads_free_worker_slots(fleet: WorkerFleet) -> None:
     runner = CeleryRunner("branin", app=fleet.app)
     assert runner.poll_available_capacity() == 4  # 2 workers x concurrency 2, all idle
