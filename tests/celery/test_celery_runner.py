@@ -226,13 +226,8 @@ def test_task_lost_with_the_broker_data_is_failed_as_lost(
     assert (runner.failure_reason(trial) or "").startswith("lost")
 
 
-def test_poll_reads_all_outstanding_tasks_in_one_round_trip(
-    fleet: WorkerFleet, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    experiment = experiment_for(fleet, "branin", "branin", queue="bo-parked-many")
-    trials = [deploy(experiment, {"x1": float(i % 10), "x2": 1.0}) for i in range(50)]
-    runner = experiment.runner
-    assert isinstance(runner, CeleryRunner)
+def record_redis_commands(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the name of every command a Redis client sends, in order."""
     calls: list[str] = []
     original = redis.Redis.execute_command
 
@@ -241,6 +236,17 @@ def test_poll_reads_all_outstanding_tasks_in_one_round_trip(
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(redis.Redis, "execute_command", counting)
+    return calls
+
+
+def test_poll_reads_all_outstanding_tasks_in_one_round_trip(
+    fleet: WorkerFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    experiment = experiment_for(fleet, "branin", "branin", queue="bo-parked-many")
+    trials = [deploy(experiment, {"x1": float(i % 10), "x2": 1.0}) for i in range(50)]
+    runner = experiment.runner
+    assert isinstance(runner, CeleryRunner)
+    calls = record_redis_commands(monkeypatch)
     statuses = runner.poll_trial_status(trials)
     assert statuses == {TrialStatus.STAGED: {t.index for t in trials}}
     assert calls == ["MGET"]
@@ -255,14 +261,7 @@ def test_a_poll_that_sees_completions_reads_their_curves_in_the_same_round_trip(
         fleet.app.AsyncResult(trial.run_metadata["task_id"]).get(timeout=30)
     runner = experiment.runner
     assert isinstance(runner, CeleryRunner)
-    calls: list[str] = []
-    original = redis.Redis.execute_command
-
-    def counting(self: redis.Redis, *args: Any, **kwargs: Any) -> Any:
-        calls.append(str(args[0]))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(redis.Redis, "execute_command", counting)
+    calls = record_redis_commands(monkeypatch)
     statuses = runner.poll_trial_status(trials)
     assert statuses == {TrialStatus.COMPLETED: {0, 1, 2}}
     assert calls == ["MGET"]
