@@ -28,7 +28,7 @@ from scheduler.core.trial import Trial, TrialStatus
 from scheduler.embedded import ensure_embedded_worker, is_embedded
 from scheduler.result_store import ResultStore
 from scheduler.task_states import TaskView, result_problem, view_of
-from workers.constants import DEFAULT_QUEUE, TASK_NAME
+from workers.constants import COPY_HEADER, DEFAULT_QUEUE, TASK_NAME
 from workers.progress import request_stop
 
 logger = logging.getLogger(__name__)
@@ -197,12 +197,17 @@ class CeleryRunner(Runner):
         }
         experiment = getattr(trial.experiment, "name", "?")
         try:
+            # Each attempt is a distinct copy: an attempt whose reply a Redis restart
+            # lost may have been stored, and the workers run only one copy
+            # (workers.claim). So kombu must not repeat an attempt under the same copy id.
             self._retrying(
                 lambda: self.app.send_task(
                     TASK_NAME,
                     args=[request],
                     task_id=task_id,
                     queue=self.queue,
+                    headers={COPY_HEADER: uuid.uuid4().hex},
+                    retry=False,
                     argsrepr=f"trial {trial.index} of {experiment}: {self.objective}"
                     f"({trial.arm.parameters})",
                     kwargsrepr="{}",

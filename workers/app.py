@@ -287,8 +287,9 @@ def build_config(environ: Mapping[str, str]) -> dict[str, Any]:
         # cancelled on a broker drop is recorded REVOKED and acked, never redelivered.
         "result_backend_always_retry": True,
         "broker_connection_retry_on_startup": True,
-        # States the scheduler polls, and the args it reads back.
-        "task_track_started": True,
+        # The args the scheduler reads back. STARTED is stored by the task itself,
+        # once its message copy has claimed the trial (workers.claim).
+        "task_track_started": False,
         "result_extended": True,
         "result_expires": expires or None,
         "task_soft_time_limit": soft_limit,

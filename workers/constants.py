@@ -32,6 +32,10 @@ RESULT_KEY_PREFIX: Final = "celery-task-meta-"
 STOP_KEY_PREFIX: Final = "bo-stop-"
 #: Key prefix under which a finished task leaves its whole learning curve.
 CURVE_KEY_PREFIX: Final = "bo-curve-"
+#: Key prefix naming the message copy that runs a task (see ``workers.claim``).
+CLAIM_KEY_PREFIX: Final = "bo-claim-"
+#: Message header carrying the id of one publish attempt of a trial's task.
+COPY_HEADER: Final = "bo_copy"
 #: Custom Celery state a task is in while it publishes progress.
 PROGRESS_STATE: Final = "PROGRESS"
 #: Entry-point group through which installed packages provide objectives.

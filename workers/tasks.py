@@ -12,12 +12,14 @@ stored traceback becomes the trial's failure reason.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery import Task, shared_task, states
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
-from workers.constants import ENV_TRIAL_SOFT_TIME_LIMIT, TASK_NAME
+from workers.claim import claim_execution
+from workers.constants import COPY_HEADER, ENV_TRIAL_SOFT_TIME_LIMIT, TASK_NAME
 from workers.errors import ObjectiveFailed, StopTrial, TrialTimeLimitExceeded, WorkerError
 from workers.objectives import get_objective
 from workers.progress import ProgressReporter
@@ -37,9 +39,22 @@ def _stop(task: Task, stop: StopTrial) -> None:
     raise Ignore()
 
 
+def _start(task: Task) -> None:
+    """Claim the trial for this message copy and record it STARTED, or drop a duplicate.
+
+    The app leaves ``task_track_started`` off: Celery would store STARTED before
+    the claim, over the result of a copy that already finished."""
+    request = task.request
+    if not claim_execution(task.backend, request.id, getattr(request, COPY_HEADER, None)):
+        raise Ignore()
+    meta = {"pid": os.getpid(), "hostname": request.hostname}
+    task.backend.store_result(request.id, meta, states.STARTED, request=request)
+
+
 @shared_task(bind=True, name=TASK_NAME)
 def evaluate(self: Task, request: dict[str, Any]) -> dict[str, MetricValue]:
     """Evaluate one trial's parameters with the registered objective it names."""
+    _start(self)
     trial = parse_request(request)
     where = f"trial {trial.trial_index} (objective {trial.objective!r})"
     try:

@@ -42,7 +42,7 @@ SAFE_DEFAULTS = {
     "task_acks_late": True,
     "task_reject_on_worker_lost": True,
     "worker_prefetch_multiplier": 1,
-    "task_track_started": True,
+    "task_track_started": False,  # the task stores STARTED after claiming (workers.claim)
     "result_extended": True,
     "worker_send_task_events": True,
     "task_send_sent_event": True,

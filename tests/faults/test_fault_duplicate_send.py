@@ -1,0 +1,103 @@
+"""A trial's message published twice still runs its objective once.
+
+Two copies of one trial's message, under one task id, reach the queue when
+- a Redis restart swallows the reply to the LPUSH that published it: Redis
+  stored the message, the scheduler saw a dropped connection and sent again;
+- a scheduler is killed between sending and confirming ("sending" marker) and,
+  on resume, finds no worker state for the still-queued task, so sends again.
+The workers must run the trial once, whether the second copy arrives after the
+first finished (one worker) or while it runs (two workers).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scheduler.celery_runner import SENDING, CeleryRunner
+from scheduler.core.trial import Trial, TrialStatus
+from scheduler.result_store import sent_marker_key
+from tests.faults.fault_objectives import branin, executions
+from tests.faults.harness import branin_experiment, fleet, wait_for
+from tests.faults.redis_server import RedisServer, redis_server
+from tests.faults.reply_cutter import reply_cutter
+from workers.app import make_app
+from workers.constants import DEFAULT_QUEUE, ENV_BROKER_URL, ENV_RESULT_BACKEND
+
+pytestmark = pytest.mark.slow
+
+UNACKED = "unacked"  # kombu's hash of delivered, unacknowledged messages
+PARAMETERS = {"x1": 1.0, "x2": 2.0}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_send_whose_reply_was_lost_runs_the_trial_once(tmp_path: Path, workers: int) -> None:
+    with redis_server() as redis, reply_cutter(redis.port) as proxy:
+        # The scheduler publishes through the proxy; results go straight to Redis.
+        app = make_app({ENV_BROKER_URL: proxy.url(), ENV_RESULT_BACKEND: redis.url()})
+        try:
+            runner, trial = new_trial(app, tmp_path)
+            proxy.arm(b"LPUSH")
+            trial.update_run_metadata(runner.run(trial))
+        finally:
+            app.close()
+        assert proxy.cut.is_set(), "the publish's reply was never cut"
+        logs = run_both_copies(redis, runner, trial, tmp_path, workers)
+    assert_ran_once(trial, tmp_path, logs)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_resend_after_a_crash_mid_send_runs_the_trial_once(tmp_path: Path, workers: int) -> None:
+    with redis_server() as redis:
+        app = make_app({ENV_BROKER_URL: redis.url()})
+        try:
+            runner, trial = new_trial(app, tmp_path)
+            runner.run(trial)
+            # Killed before confirming: the marker still says "sending", and no
+            # worker has the task yet, so the resumed scheduler sends it again.
+            task_id = runner.task_id(trial)
+            redis.client().set(sent_marker_key(task_id), SENDING + b"dead")
+            resumed_runner = CeleryRunner(**runner.serialize_init_args(), app=app)
+            metadata = resumed_runner.run(trial)
+            assert "reattached" not in metadata
+            trial.update_run_metadata(metadata)
+        finally:
+            app.close()
+        logs = run_both_copies(redis, runner, trial, tmp_path, workers)
+    assert_ran_once(trial, tmp_path, logs)
+
+
+def new_trial(app: Any, tmp_path: Path) -> tuple[CeleryRunner, Trial]:
+    experiment = branin_experiment("twice", app, tmp_path / "counts", runtime_seconds=0.5)
+    assert isinstance(experiment.runner, CeleryRunner)
+    return experiment.runner, experiment.new_trial(PARAMETERS)
+
+
+def run_both_copies(
+    redis: RedisServer, runner: CeleryRunner, trial: Trial, tmp_path: Path, workers: int
+) -> str:
+    """Start ``workers`` workers on a queue holding two copies; the workers' logs."""
+    client = redis.client()
+    assert client.llen(DEFAULT_QUEUE) == 2, "two copies of the trial's message"
+    with fleet(redis.url(), tmp_path / "logs", count=workers) as (app, fleet_workers):
+        runner.app = app
+
+        def completed() -> bool:
+            statuses = runner.poll_trial_status([trial])
+            return trial.index in statuses.get(TrialStatus.COMPLETED, set())
+
+        wait_for(completed, 60, "the trial to complete")
+        wait_for(
+            lambda: client.llen(DEFAULT_QUEUE) == 0 and client.hlen(UNACKED) == 0,
+            30,
+            "both copies to be taken and acknowledged",
+        )
+        return "".join(w.log() for w in fleet_workers)
+
+
+def assert_ran_once(trial: Trial, tmp_path: Path, logs: str) -> None:
+    assert executions(tmp_path / "counts") == {trial.index: 1}
+    assert trial.run_metadata["result"]["branin"] == pytest.approx(branin(**PARAMETERS))
+    assert logs.count("this duplicate") == 1, logs[-3000:]

@@ -1,0 +1,62 @@
+"""One execution per trial, however many copies of its message reach the workers.
+
+A trial's message can be published twice under the same task id: a publish
+whose reply a Redis restart swallowed is sent again (Redis had stored it), and
+a scheduler killed between sending and confirming sends again on resume. So
+the scheduler stamps each publish attempt with its own copy id (the message
+header :data:`COPY_HEADER`), and the first copy to start claims the task id:
+``SET bo-claim-<task id> <copy id> NX``.
+
+A copy that finds the claim held by another copy drops itself without
+running. That is safe whatever became of the holder: it finished (its result
+is stored), it is running, or its worker died, and then the holder's own
+message, unacknowledged until it ends (``task_acks_late``), is redelivered
+with the same copy id and takes its claim back. A redelivery of the holder
+runs again, as acks-late redelivery always does.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from workers.constants import CLAIM_KEY_PREFIX
+
+logger = logging.getLogger(__name__)
+
+
+def claim_key(task_id: str) -> str:
+    """Result-backend key naming the message copy that runs ``task_id``."""
+    return f"{CLAIM_KEY_PREFIX}{task_id}"
+
+
+def _redis_client(backend: Any) -> Any:
+    """The raw client of a Redis result backend; None for others (embedded cache)."""
+    return getattr(backend, "client", None) if hasattr(backend, "connparams") else None
+
+
+def claim_execution(backend: Any, task_id: str, copy_id: str | None) -> bool:
+    """Whether the message copy ``copy_id`` may run ``task_id``: it claimed the task
+    now, or claimed it before (this is a redelivery of it). False: another copy has."""
+    client = _redis_client(backend)
+    if client is None or copy_id is None:
+        # In-process broker (no duplicate deliveries), or a sender without copy ids.
+        return True
+    expires = getattr(backend, "expires", None)
+    key, lifetime = claim_key(task_id), int(expires) if expires else None
+    holder = None
+    while holder is None:  # None again only if the claim expired in between
+        if client.set(key, copy_id, nx=True, ex=lifetime):
+            return True
+        holder = client.get(key)
+    held_by = holder.decode() if isinstance(holder, bytes) else str(holder)
+    if held_by == copy_id:
+        return True  # a redelivery of the copy that claimed it: its run did not finish
+    logger.warning(
+        "task %s: another copy of this trial's message (%s) already ran or is running; "
+        "this duplicate (%s) is dropped",
+        task_id,
+        held_by,
+        copy_id,
+    )
+    return False
