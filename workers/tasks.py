@@ -43,7 +43,7 @@ def _start(task: Task) -> None:
     """Claim the trial for this message copy and record it STARTED, or drop a duplicate.
 
     The app leaves ``task_track_started`` off: Celery would store STARTED before
-    the claim, over the result of a copy that already finished."""
+    the claim, over the outcome of a copy that already failed or was stopped."""
     request = task.request
     if not claim_execution(task.backend, request.id, getattr(request, COPY_HEADER, None)):
         raise Ignore()

@@ -11,6 +11,7 @@ first finished (one worker) or while it runs (two workers).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from tests.faults.harness import branin_experiment, fleet, wait_for
 from tests.faults.redis_server import RedisServer, redis_server
 from tests.faults.reply_cutter import reply_cutter
 from workers.app import make_app
-from workers.constants import DEFAULT_QUEUE, ENV_BROKER_URL, ENV_RESULT_BACKEND
+from workers.constants import DEFAULT_QUEUE, ENV_BROKER_URL, ENV_RESULT_BACKEND, result_key
 
 pytestmark = pytest.mark.slow
 
@@ -44,8 +45,9 @@ def test_a_send_whose_reply_was_lost_runs_the_trial_once(tmp_path: Path, workers
         finally:
             app.close()
         assert proxy.cut.is_set(), "the publish's reply was never cut"
-        logs = run_both_copies(redis, runner, trial, tmp_path, workers)
+        logs = run_both_copies(redis, runner, trial, tmp_path, workers, "SUCCESS")
     assert_ran_once(trial, tmp_path, logs)
+    assert trial.run_metadata["result"]["branin"] == pytest.approx(branin(**PARAMETERS))
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -54,18 +56,30 @@ def test_a_resend_after_a_crash_mid_send_runs_the_trial_once(tmp_path: Path, wor
         app = make_app({ENV_BROKER_URL: redis.url()})
         try:
             runner, trial = new_trial(app, tmp_path)
-            runner.run(trial)
-            # Killed before confirming: the marker still says "sending", and no
-            # worker has the task yet, so the resumed scheduler sends it again.
-            task_id = runner.task_id(trial)
-            redis.client().set(sent_marker_key(task_id), SENDING + b"dead")
-            resumed_runner = CeleryRunner(**runner.serialize_init_args(), app=app)
-            metadata = resumed_runner.run(trial)
-            assert "reattached" not in metadata
-            trial.update_run_metadata(metadata)
+            send_twice_as_a_crash_mid_send_does(app, runner, trial, redis)
         finally:
             app.close()
-        logs = run_both_copies(redis, runner, trial, tmp_path, workers)
+        logs = run_both_copies(redis, runner, trial, tmp_path, workers, "SUCCESS")
+    assert_ran_once(trial, tmp_path, logs)
+    assert trial.run_metadata["result"]["branin"] == pytest.approx(branin(**PARAMETERS))
+
+
+def test_a_dropped_copy_leaves_a_failed_trial_failed(tmp_path: Path) -> None:
+    # Celery itself would record the dropped copy STARTED, over any result but SUCCESS.
+    with redis_server() as redis:
+        app = make_app({ENV_BROKER_URL: redis.url()})
+        try:
+            experiment = branin_experiment(
+                "twice", app, tmp_path / "counts", objective="misbehaving"
+            )
+            runner = experiment.runner
+            assert isinstance(runner, CeleryRunner)
+            experiment.new_trial(PARAMETERS)  # index 0 succeeds, index 1 raises
+            trial = experiment.new_trial(PARAMETERS)
+            send_twice_as_a_crash_mid_send_does(app, runner, trial, redis)
+        finally:
+            app.close()
+        logs = run_both_copies(redis, runner, trial, tmp_path, 1, "FAILURE")
     assert_ran_once(trial, tmp_path, logs)
 
 
@@ -75,29 +89,53 @@ def new_trial(app: Any, tmp_path: Path) -> tuple[CeleryRunner, Trial]:
     return experiment.runner, experiment.new_trial(PARAMETERS)
 
 
+def send_twice_as_a_crash_mid_send_does(
+    app: Any, runner: CeleryRunner, trial: Trial, redis: RedisServer
+) -> None:
+    """Send, then resend as a resumed scheduler whose predecessor died before confirming:
+    the marker still says "sending" and no worker has the task yet."""
+    runner.run(trial)
+    redis.client().set(sent_marker_key(runner.task_id(trial)), SENDING + b"dead")
+    resumed_runner = CeleryRunner(**runner.serialize_init_args(), app=app)
+    metadata = resumed_runner.run(trial)
+    assert "reattached" not in metadata
+    trial.update_run_metadata(metadata)
+
+
 def run_both_copies(
-    redis: RedisServer, runner: CeleryRunner, trial: Trial, tmp_path: Path, workers: int
+    redis: RedisServer,
+    runner: CeleryRunner,
+    trial: Trial,
+    tmp_path: Path,
+    workers: int,
+    celery_state: str,
 ) -> str:
-    """Start ``workers`` workers on a queue holding two copies; the workers' logs."""
+    """Start ``workers`` workers on a queue holding two copies; the workers' logs.
+
+    Checks the trial ends as ``celery_state`` says, and stays so once both copies
+    have been taken and acknowledged."""
     client = redis.client()
     assert client.llen(DEFAULT_QUEUE) == 2, "two copies of the trial's message"
+    expected = TrialStatus.COMPLETED if celery_state == "SUCCESS" else TrialStatus.FAILED
     with fleet(redis.url(), tmp_path / "logs", count=workers) as (app, fleet_workers):
         runner.app = app
 
-        def completed() -> bool:
+        def ended() -> bool:
             statuses = runner.poll_trial_status([trial])
-            return trial.index in statuses.get(TrialStatus.COMPLETED, set())
+            return trial.index in statuses.get(expected, set())
 
-        wait_for(completed, 60, "the trial to complete")
+        wait_for(ended, 60, f"the trial to end {expected.name}")
         wait_for(
             lambda: client.llen(DEFAULT_QUEUE) == 0 and client.hlen(UNACKED) == 0,
             30,
             "both copies to be taken and acknowledged",
         )
+        # The dropped copy wrote nothing: the trial's outcome is still the one stored.
+        meta = json.loads(client.get(result_key(trial.run_metadata["task_id"])))
+        assert meta["status"] == celery_state
         return "".join(w.log() for w in fleet_workers)
 
 
 def assert_ran_once(trial: Trial, tmp_path: Path, logs: str) -> None:
     assert executions(tmp_path / "counts") == {trial.index: 1}
-    assert trial.run_metadata["result"]["branin"] == pytest.approx(branin(**PARAMETERS))
     assert logs.count("this duplicate") == 1, logs[-3000:]
