@@ -317,7 +317,6 @@ class SQLStore:
             )
         return tracked
 
-
     def _create(
         self, conn: Connection, experiment: Experiment, encoded: dict[str, Any]
     ) -> _Tracked:
