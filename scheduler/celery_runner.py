@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from scheduler.broker_queue import held_task_ids
 from scheduler.core.data import Data
 from scheduler.core.errors import InvalidSchedulerOptionsError
 from scheduler.core.metric import Metric, MetricFetchResult
@@ -54,6 +55,9 @@ class CeleryRunner(Runner):
         lost_after_seconds: a task whose result and send record have both
             vanished (the backend lost its data) is failed as "lost" after this.
         max_queued_seconds: fail a task still queued after this long (None: never).
+        vanished_check_seconds: at most this often, look for the messages of tasks
+            sent at least this long ago that no worker has started, and send again
+            those the broker no longer holds (None: never; see `broker_queue`).
         capacity_cache_seconds: how long a fleet-capacity reading is reused.
         embedded_concurrency: threads of the in-process worker in embedded mode.
         app: the Celery app; default `workers.app.app`, configured from the environment.
@@ -69,6 +73,7 @@ class CeleryRunner(Runner):
         namespace: str | None = None,
         lost_after_seconds: float = 30.0,
         max_queued_seconds: float | None = None,
+        vanished_check_seconds: float | None = 60.0,
         capacity_cache_seconds: float = 30.0,
         embedded_concurrency: int = 2,
         app: Any = None,
@@ -78,9 +83,13 @@ class CeleryRunner(Runner):
                 "CeleryRunner needs the registered objective name, e.g. "
                 "CeleryRunner(objective='branin')."
             )
-        if lost_after_seconds < 0 or (max_queued_seconds is not None and max_queued_seconds <= 0):
+        if lost_after_seconds < 0 or any(
+            seconds is not None and seconds <= 0
+            for seconds in (max_queued_seconds, vanished_check_seconds)
+        ):
             raise InvalidSchedulerOptionsError(
-                "CeleryRunner: lost_after_seconds must be >= 0 and max_queued_seconds > 0."
+                "CeleryRunner: lost_after_seconds must be >= 0, and max_queued_seconds and "
+                "vanished_check_seconds > 0 (or None)."
             )
         self.objective = objective
         self.objective_options = dict(objective_options or {})
@@ -88,6 +97,8 @@ class CeleryRunner(Runner):
         self.namespace = namespace or uuid.uuid4().hex
         self.lost_after_seconds = lost_after_seconds
         self.max_queued_seconds = max_queued_seconds
+        self.vanished_check_seconds = vanished_check_seconds
+        self._last_vanished_check = time.monotonic()
         self.capacity_cache_seconds = capacity_cache_seconds
         self.embedded_concurrency = embedded_concurrency
         self._app = app
@@ -132,6 +143,7 @@ class CeleryRunner(Runner):
             "namespace": self.namespace,
             "lost_after_seconds": self.lost_after_seconds,
             "max_queued_seconds": self.max_queued_seconds,
+            "vanished_check_seconds": self.vanished_check_seconds,
             "capacity_cache_seconds": self.capacity_cache_seconds,
             "embedded_concurrency": self.embedded_concurrency,
         }
@@ -188,6 +200,17 @@ class CeleryRunner(Runner):
                     task_id,
                 )
                 self._retrying(lambda: self.store.set_marker(task_id, token))
+        try:
+            self._publish(trial, task_id)
+        except Exception:
+            with contextlib.suppress(Exception):  # Redis may still be down
+                self.store.unmark_sent(task_id)
+            raise
+        self._retrying(lambda: self.store.set_marker(task_id, SENT))
+        return metadata
+
+    def _publish(self, trial: Trial, task_id: str) -> None:
+        """Send one copy of `trial`'s task, retrying while Redis is unreachable."""
         request = {
             "trial_index": trial.index,
             "objective": self.objective,
@@ -196,29 +219,22 @@ class CeleryRunner(Runner):
             "arm_name": trial.arm.name,
         }
         experiment = getattr(trial.experiment, "name", "?")
-        try:
-            # Each attempt is a distinct copy: an attempt whose reply a Redis restart
-            # lost may have been stored, and the workers run only one copy
-            # (workers.claim). So kombu must not repeat an attempt under the same copy id.
-            self._retrying(
-                lambda: self.app.send_task(
-                    TASK_NAME,
-                    args=[request],
-                    task_id=task_id,
-                    queue=self.queue,
-                    headers={COPY_HEADER: uuid.uuid4().hex},
-                    retry=False,
-                    argsrepr=f"trial {trial.index} of {experiment}: {self.objective}"
-                    f"({trial.arm.parameters})",
-                    kwargsrepr="{}",
-                )
+        # Each attempt is a distinct copy: an attempt whose reply a Redis restart
+        # lost may have been stored, and the workers run only one copy
+        # (workers.claim). So kombu must not repeat an attempt under the same copy id.
+        self._retrying(
+            lambda: self.app.send_task(
+                TASK_NAME,
+                args=[request],
+                task_id=task_id,
+                queue=self.queue,
+                headers={COPY_HEADER: uuid.uuid4().hex},
+                retry=False,
+                argsrepr=f"trial {trial.index} of {experiment}: {self.objective}"
+                f"({trial.arm.parameters})",
+                kwargsrepr="{}",
             )
-        except Exception:
-            with contextlib.suppress(Exception):  # Redis may still be down
-                self.store.unmark_sent(task_id)
-            raise
-        self._retrying(lambda: self.store.set_marker(task_id, SENT))
-        return metadata
+        )
 
     def _connection_errors(self) -> tuple[type[BaseException], ...]:
         backend_errors = getattr(self.app.backend, "connection_errors", ())
@@ -264,7 +280,43 @@ class CeleryRunner(Runner):
             if view.result is not None:
                 trial.run_metadata["result"] = view.result
             statuses.setdefault(view.status, set()).add(trial.index)
+        never_started = [
+            t for t, r in zip(polled, records, strict=True) if r.meta is None and r.sent
+        ]
+        self._resend_vanished(never_started, now)
         return statuses
+
+    def _resend_vanished(self, never_started: list[Trial], now: float) -> None:
+        """Send again the tasks whose message the broker lost (see `broker_queue`)."""
+        every = self.vanished_check_seconds
+        if every is None or time.monotonic() - self._last_vanished_check < every:
+            return
+        if is_embedded(self.app):
+            return  # the in-process broker loses nothing
+        suspects = [
+            t for t in never_started if now - float(t.run_metadata.get("sent_at", now)) >= every
+        ]
+        if not suspects:
+            return
+        self._last_vanished_check = time.monotonic()
+        try:
+            held = held_task_ids(self.app, self.queue)
+            if held is None:
+                return
+            for trial in suspects:
+                task_id = trial.run_metadata["task_id"]
+                # Started meanwhile (taken off the queue just after the read)?
+                if task_id in held or self.store.read_one(task_id) is not None:
+                    continue
+                logger.warning(
+                    "trial %d: the broker lost task %s's message (a Redis restart can swallow "
+                    "the reply that hands it to a worker); sending it again",
+                    trial.index,
+                    task_id,
+                )
+                self._publish(trial, task_id)
+        except self._connection_errors() as exc:
+            logger.warning("cannot look for vanished messages: Redis unreachable (%s)", exc)
 
     def _forget_all_but(self, outstanding: set[int]) -> None:
         """Drop what earlier polls kept of trials no longer polled: they have ended

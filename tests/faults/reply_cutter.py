@@ -5,7 +5,9 @@ executed (and, with an append-only file, stored) the command, but the
 connection closes before the reply arrives, so the client cannot tell
 whether it went through. Here it happens on cue: after :meth:`ReplyCutter.arm`,
 the first connection that sends a command containing the armed bytes gets its
-command forwarded, and then, instead of the reply, a closed socket.
+command forwarded, and then, instead of the reply, a closed socket; after
+:meth:`ReplyCutter.arm_reply`, the first reply containing the armed bytes (a
+BRPOP handing out a given message) is swallowed the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class ReplyCutter:
         self.port: int = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self._armed: bytes | None = None
+        self._armed_reply: bytes | None = None
         self.cut = threading.Event()
         self._sockets: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
@@ -36,6 +39,12 @@ class ReplyCutter:
         """Swallow the reply to the next command whose bytes contain ``command``."""
         with self._lock:
             self._armed = command
+            self.cut.clear()
+
+    def arm_reply(self, containing: bytes) -> None:
+        """Swallow the next reply whose bytes contain ``containing``."""
+        with self._lock:
+            self._armed_reply = containing
             self.cut.clear()
 
     def close(self) -> None:
@@ -64,6 +73,13 @@ class ReplyCutter:
                 return True
             return False
 
+    def _take_armed_reply(self, chunk: bytes) -> bool:
+        with self._lock:
+            if self._armed_reply is not None and self._armed_reply in chunk:
+                self._armed_reply = None
+                return True
+            return False
+
     def _requests(
         self, client: socket.socket, upstream: socket.socket, doomed: threading.Event
     ) -> None:
@@ -79,7 +95,8 @@ class ReplyCutter:
     ) -> None:
         with suppress(OSError):
             while chunk := upstream.recv(65536):
-                if doomed.is_set():  # Redis has answered, so it executed the command
+                if doomed.is_set() or self._take_armed_reply(chunk):
+                    # Redis has answered, so it executed the command
                     self.cut.set()
                     break
                 client.sendall(chunk)
