@@ -23,7 +23,10 @@ def held_task_ids(app: Any, queue: str) -> set[str] | None:
         unacked_key = getattr(channel, "unacked_key", None)
         if unacked_key is None:
             return None
-        with channel.client.pipeline(transaction=False) as pipe:
+        # One MULTI reads both at one instant. A message popped by a worker that has
+        # not yet recorded it as delivered looks vanished for that instant; sending it
+        # again then costs a dropped duplicate (workers.claim), not a second run.
+        with channel.client.pipeline(transaction=True) as pipe:
             pipe.lrange(queue, 0, -1)
             pipe.hvals(unacked_key)
             queued, delivered = pipe.execute()
