@@ -8,7 +8,9 @@ Redis database, then prints:
 - the scheduler: a Sobol-only experiment of the same size through CeleryRunner
   (optionally with SQLite storage), end to end;
 - Redis commands one `poll_trial_status` issues at 10, 100 and 1,000
-  outstanding trials (they should not grow).
+  outstanding trials (they should not grow);
+- how long the runner's vanished-message check takes over those 1,110 queued
+  messages (`scheduler.broker_queue.held_task_ids`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from scheduler import (
     SchedulerOptions,
     SearchSpace,
 )
+from scheduler.broker_queue import held_task_ids
 from scheduler.celery_runner import CeleryMetric, CeleryRunner
 from tests.support.celery_workers import celery_workers
 from tests.support.services import private_redis
@@ -156,6 +159,12 @@ def main() -> None:
                 f"Redis commands per poll at {outstanding:5d} outstanding: "
                 f"{commands_per_poll(app, outstanding)}"
             )
+        queued = redis.Redis.from_url(db.url).llen("bo-bench-parked")
+        started = time.perf_counter()
+        held = held_task_ids(app, "bo-bench-parked")
+        check_ms = (time.perf_counter() - started) * 1000
+        assert held is not None and len(held) == queued
+        print(f"vanished-message check over {queued} queued messages: {check_ms:.1f} ms")
         redis.Redis.from_url(db.url).delete("bo-bench-parked")
 
 
