@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from workers.backend import redis_client, result_lifetime
 from workers.constants import curve_key
 
 SENT_MARKER_PREFIX = "bo-sent-"
@@ -39,13 +40,6 @@ class ResultStore:
                 "trip; use a Redis result backend (BO_RESULT_BACKEND=redis://...)."
             )
         self.backend = backend
-
-    @property
-    def _redis(self) -> Any:
-        """The raw Redis client, when the backend is Redis."""
-        return (
-            getattr(self.backend, "client", None) if hasattr(self.backend, "connparams") else None
-        )
 
     def read(self, task_ids: Sequence[str]) -> list[tuple[dict[str, Any] | None, bool]]:
         """(decoded meta or None, send marker present) for each task id, in order."""
@@ -100,11 +94,9 @@ class ResultStore:
     def mark_sent(self, task_id: str, value: bytes = b"1") -> bool:
         """Record that `task_id` is being sent; False if it already was (re-attach)."""
         key = sent_marker_key(task_id)
-        expires = getattr(self.backend, "expires", None)
-        redis = self._redis
+        redis = redis_client(self.backend)
         if redis is not None:
-            ttl = int(expires) if expires else None
-            return bool(redis.set(key, value, nx=True, ex=ttl))
+            return bool(redis.set(key, value, nx=True, ex=result_lifetime(self.backend)))
         if self.backend.get(key) is not None:
             return False
         self.backend.set(key, value)
@@ -113,10 +105,9 @@ class ResultStore:
     def set_marker(self, task_id: str, value: bytes) -> None:
         """Overwrite the send marker of `task_id` (same lifetime as results)."""
         key = sent_marker_key(task_id)
-        expires = getattr(self.backend, "expires", None)
-        redis = self._redis
+        redis = redis_client(self.backend)
         if redis is not None:
-            redis.set(key, value, ex=int(expires) if expires else None)
+            redis.set(key, value, ex=result_lifetime(self.backend))
         else:
             self.backend.set(key, value)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from workers.backend import redis_client, result_lifetime
 from workers.constants import CLAIM_KEY_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -30,20 +31,14 @@ def claim_key(task_id: str) -> str:
     return f"{CLAIM_KEY_PREFIX}{task_id}"
 
 
-def _redis_client(backend: Any) -> Any:
-    """The raw client of a Redis result backend; None for others (embedded cache)."""
-    return getattr(backend, "client", None) if hasattr(backend, "connparams") else None
-
-
 def claim_execution(backend: Any, task_id: str, copy_id: str | None) -> bool:
     """Whether the message copy ``copy_id`` may run ``task_id``: it claimed the task
     now, or claimed it before (this is a redelivery of it). False: another copy has."""
-    client = _redis_client(backend)
+    client = redis_client(backend)
     if client is None or copy_id is None:
         # In-process broker (no duplicate deliveries), or a sender without copy ids.
         return True
-    expires = getattr(backend, "expires", None)
-    key, lifetime = claim_key(task_id), int(expires) if expires else None
+    key, lifetime = claim_key(task_id), result_lifetime(backend)
     holder = None
     while holder is None:  # None again only if the claim expired in between
         if client.set(key, copy_id, nx=True, ex=lifetime):
