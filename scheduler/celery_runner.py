@@ -27,7 +27,7 @@ from scheduler.core.result import Err, MetricFetchE, Ok
 from scheduler.core.runner import Runner
 from scheduler.core.trial import Trial, TrialStatus
 from scheduler.embedded import ensure_embedded_worker, is_embedded
-from scheduler.result_store import ResultStore
+from scheduler.result_store import ResultStore, TaskRecord
 from scheduler.task_states import TaskView, result_problem, view_of
 from workers.constants import COPY_HEADER, DEFAULT_QUEUE, TASK_NAME
 from workers.progress import request_stop
@@ -280,13 +280,10 @@ class CeleryRunner(Runner):
             if view.result is not None:
                 trial.run_metadata["result"] = view.result
             statuses.setdefault(view.status, set()).add(trial.index)
-        never_started = [
-            t for t, r in zip(polled, records, strict=True) if r.meta is None and r.sent
-        ]
-        self._resend_vanished(never_started, now)
+        self._resend_vanished(polled, records, now)
         return statuses
 
-    def _resend_vanished(self, never_started: list[Trial], now: float) -> None:
+    def _resend_vanished(self, polled: list[Trial], records: list[TaskRecord], now: float) -> None:
         """Send again the tasks whose message the broker lost (see `broker_queue`)."""
         every = self.vanished_check_seconds
         if every is None or time.monotonic() - self._last_vanished_check < every:
@@ -294,7 +291,11 @@ class CeleryRunner(Runner):
         if is_embedded(self.app):
             return  # the in-process broker loses nothing
         suspects = [
-            t for t in never_started if now - float(t.run_metadata.get("sent_at", now)) >= every
+            trial
+            for trial, record in zip(polled, records, strict=True)
+            if record.meta is None  # no worker has started it
+            and record.sent
+            and now - float(trial.run_metadata.get("sent_at", now)) >= every
         ]
         if not suspects:
             return
@@ -303,18 +304,19 @@ class CeleryRunner(Runner):
             held = held_task_ids(self.app, self.queue)
             if held is None:
                 return
-            for trial in suspects:
-                task_id = trial.run_metadata["task_id"]
-                # Started meanwhile (taken off the queue just after the read)?
-                if task_id in held or self.store.read_one(task_id) is not None:
+            missing = [t for t in suspects if t.run_metadata["task_id"] not in held]
+            # Started meanwhile (taken off the queue just after the read)?
+            metas = self.store.read([t.run_metadata["task_id"] for t in missing])
+            for trial, (meta, _) in zip(missing, metas, strict=True):
+                if meta is not None:
                     continue
                 logger.warning(
                     "trial %d: the broker lost task %s's message (a Redis restart can swallow "
                     "the reply that hands it to a worker); sending it again",
                     trial.index,
-                    task_id,
+                    trial.run_metadata["task_id"],
                 )
-                self._publish(trial, task_id)
+                self._publish(trial, trial.run_metadata["task_id"])
         except self._connection_errors() as exc:
             logger.warning("cannot look for vanished messages: Redis unreachable (%s)", exc)
 
