@@ -74,6 +74,8 @@ TRANSPORT_OPTIONS = {
     "health_check_interval": 2,
 }
 TERMINAL = {"COMPLETED", "FAILED", "ABANDONED", "EARLY_STOPPED"}
+#: kombu's Redis hash of delivered, unacknowledged messages.
+UNACKED_KEY = "unacked"
 
 
 def fault_env(

@@ -18,6 +18,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 
+class _Trigger:
+    """Bytes to watch for; fires on the first chunk containing them, then disarms."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watched: bytes | None = None
+
+    def arm(self, watched: bytes) -> None:
+        with self._lock:
+            self._watched = watched
+
+    def fires_on(self, chunk: bytes) -> bool:
+        with self._lock:
+            if self._watched is None or self._watched not in chunk:
+                return False
+            self._watched = None
+            return True
+
+
 class ReplyCutter:
     """Forwards ``127.0.0.1:<port>`` to ``upstream``; cuts one reply when armed."""
 
@@ -25,9 +44,8 @@ class ReplyCutter:
         self.upstream_port = upstream_port
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
-        self._lock = threading.Lock()
-        self._armed: bytes | None = None
-        self._armed_reply: bytes | None = None
+        self._command = _Trigger()  # cut the reply to this command
+        self._reply = _Trigger()  # cut the reply containing this
         self.cut = threading.Event()
         self._sockets: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
@@ -37,15 +55,13 @@ class ReplyCutter:
 
     def arm(self, command: bytes) -> None:
         """Swallow the reply to the next command whose bytes contain ``command``."""
-        with self._lock:
-            self._armed = command
-            self.cut.clear()
+        self.cut.clear()
+        self._command.arm(command)
 
     def arm_reply(self, containing: bytes) -> None:
         """Swallow the next reply whose bytes contain ``containing``."""
-        with self._lock:
-            self._armed_reply = containing
-            self.cut.clear()
+        self.cut.clear()
+        self._reply.arm(containing)
 
     def close(self) -> None:
         with suppress(OSError):
@@ -66,26 +82,12 @@ class ReplyCutter:
             threading.Thread(target=self._requests, args=(client, upstream, doomed)).start()
             threading.Thread(target=self._replies, args=(upstream, client, doomed)).start()
 
-    def _take_armed(self, chunk: bytes) -> bool:
-        with self._lock:
-            if self._armed is not None and self._armed in chunk:
-                self._armed = None
-                return True
-            return False
-
-    def _take_armed_reply(self, chunk: bytes) -> bool:
-        with self._lock:
-            if self._armed_reply is not None and self._armed_reply in chunk:
-                self._armed_reply = None
-                return True
-            return False
-
     def _requests(
         self, client: socket.socket, upstream: socket.socket, doomed: threading.Event
     ) -> None:
         with suppress(OSError):
             while chunk := client.recv(65536):
-                if self._take_armed(chunk):
+                if self._command.fires_on(chunk):
                     doomed.set()
                 upstream.sendall(chunk)
         _close(client, upstream)
@@ -95,7 +97,7 @@ class ReplyCutter:
     ) -> None:
         with suppress(OSError):
             while chunk := upstream.recv(65536):
-                if doomed.is_set() or self._take_armed_reply(chunk):
+                if doomed.is_set() or self._reply.fires_on(chunk):
                     # Redis has answered, so it executed the command
                     self.cut.set()
                     break

@@ -21,7 +21,7 @@ from scheduler.celery_runner import SENDING, CeleryRunner
 from scheduler.core.trial import Trial, TrialStatus
 from scheduler.result_store import sent_marker_key
 from tests.faults.fault_objectives import branin, executions
-from tests.faults.harness import branin_experiment, fleet, wait_for
+from tests.faults.harness import UNACKED_KEY, branin_experiment, fleet, wait_for
 from tests.faults.redis_server import RedisServer, redis_server
 from tests.faults.reply_cutter import reply_cutter
 from workers.app import make_app
@@ -29,7 +29,6 @@ from workers.constants import DEFAULT_QUEUE, ENV_BROKER_URL, ENV_RESULT_BACKEND,
 
 pytestmark = pytest.mark.slow
 
-UNACKED = "unacked"  # kombu's hash of delivered, unacknowledged messages
 PARAMETERS = {"x1": 1.0, "x2": 2.0}
 
 
@@ -126,7 +125,7 @@ def run_both_copies(
 
         wait_for(ended, 60, f"the trial to end {expected.name}")
         wait_for(
-            lambda: client.llen(DEFAULT_QUEUE) == 0 and client.hlen(UNACKED) == 0,
+            lambda: client.llen(DEFAULT_QUEUE) == 0 and client.hlen(UNACKED_KEY) == 0,
             30,
             "both copies to be taken and acknowledged",
         )

@@ -19,7 +19,13 @@ import pytest
 from scheduler.celery_runner import CeleryRunner
 from scheduler.core.trial import TrialStatus
 from tests.faults.fault_objectives import executions
-from tests.faults.harness import branin_experiment, start_worker, wait_for, wait_until_ready
+from tests.faults.harness import (
+    UNACKED_KEY,
+    branin_experiment,
+    start_worker,
+    wait_for,
+    wait_until_ready,
+)
 from tests.faults.redis_server import redis_server
 from tests.faults.reply_cutter import reply_cutter
 from tests.support.celery_workers import stop_workers
@@ -28,7 +34,6 @@ from workers.constants import DEFAULT_QUEUE, ENV_BROKER_URL, ENV_RESULT_BACKEND
 
 pytestmark = pytest.mark.slow
 
-UNACKED = "unacked"  # kombu's hash of delivered, unacknowledged messages
 CHECK_SECONDS = 0.5
 
 
@@ -58,7 +63,7 @@ def test_a_message_lost_on_its_way_to_a_worker_is_sent_again(
             trial.update_run_metadata(runner.run(trial))
             wait_for(proxy.cut.is_set, 30, "the worker's BRPOP reply to be cut")
             client = redis.client()
-            assert client.llen(DEFAULT_QUEUE) == 0 and client.hlen(UNACKED) == 0, "lost"
+            assert client.llen(DEFAULT_QUEUE) == 0 and client.hlen(UNACKED_KEY) == 0, "lost"
 
             def completed() -> bool:
                 statuses = runner.poll_trial_status([trial])
@@ -89,14 +94,14 @@ def test_queued_and_delivered_messages_are_not_sent_again(tmp_path: Path) -> Non
             # Deliver one as kombu does: off the queue, into the unacked hash.
             message = client.rpop("bo-parked")
             client.hset(
-                UNACKED, "tag-1", json.dumps([json.loads(message), "bo-parked", "bo-parked"])
+                UNACKED_KEY, "tag-1", json.dumps([json.loads(message), "bo-parked", "bo-parked"])
             )
 
             time.sleep(CHECK_SECONDS * 1.5)
             runner.poll_trial_status(trials)
-            assert (client.llen("bo-parked"), client.hlen(UNACKED)) == (1, 1)  # none resent
+            assert (client.llen("bo-parked"), client.hlen(UNACKED_KEY)) == (1, 1)  # none resent
 
-            client.delete("bo-parked", UNACKED)  # both lost
+            client.delete("bo-parked", UNACKED_KEY)  # both lost
             time.sleep(CHECK_SECONDS * 1.5)
             runner.poll_trial_status(trials)
             resent = [json.loads(raw)["headers"]["id"] for raw in client.lrange("bo-parked", 0, -1)]
