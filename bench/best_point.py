@@ -22,11 +22,11 @@ import warnings
 
 from bench.bo_quality import Problem, branin, gramacy
 from scheduler import Data, Experiment, Scheduler
-from scheduler.best_point import BestPointModel, best_trial
+from scheduler.analysis.best_point import BestPointModel, best_trial
 from scheduler.generation.base import GenerationContext
 from scheduler.generation.sobol import SobolGenerator
 from scheduler.generation.strategy import GenerationStep, GenerationStrategy, Models
-from scheduler.local_runner import FunctionRunner
+from scheduler.local.runner import FunctionRunner
 
 FIRST = 20
 

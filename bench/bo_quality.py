@@ -58,9 +58,9 @@ from scheduler import (
     choose_generation_strategy,
 )
 from scheduler.core.trial import Trial
-from scheduler.generation.modeling import KERNELS
+from scheduler.generation.botorch.gp import KERNELS
 from scheduler.generation.strategy import GeneratorRun
-from scheduler.local_runner import FunctionMetric, FunctionRunner
+from scheduler.local.runner import FunctionMetric, FunctionRunner
 
 PARALLELISM = 3
 Params = dict[str, Any]

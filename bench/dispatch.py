@@ -10,7 +10,7 @@ Redis database, then prints:
 - Redis commands one `poll_trial_status` issues at 10, 100 and 1,000
   outstanding trials (they should not grow);
 - how long the runner's vanished-message check takes over those 1,110 queued
-  messages (`scheduler.broker_queue.held_task_ids`).
+  messages (`scheduler.celery.broker_queue.held_task_ids`).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from scheduler import (
     SchedulerOptions,
     SearchSpace,
 )
-from scheduler.broker_queue import held_task_ids
-from scheduler.celery_runner import CeleryMetric, CeleryRunner
+from scheduler.celery.broker_queue import held_task_ids
+from scheduler.celery.runner import CeleryMetric, CeleryRunner
 from tests.support.celery_workers import celery_workers
 from tests.support.services import private_redis
 from workers.constants import TASK_NAME

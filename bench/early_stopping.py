@@ -44,10 +44,10 @@ from scheduler import (
     TrialStatus,
     choose_generation_strategy,
 )
-from scheduler.celery_runner import CeleryMetric, CeleryRunner
-from scheduler.report import best_observed_trial
+from scheduler.analysis.report import best_observed_trial
+from scheduler.celery.runner import CeleryMetric, CeleryRunner
+from scheduler.celery.task_states import revoked_progress
 from scheduler.stopping import PercentileEarlyStoppingStrategy
-from scheduler.task_states import revoked_progress
 from tests.support.celery_workers import celery_workers
 from tests.support.services import private_redis
 

@@ -40,9 +40,9 @@ from scheduler import (
     SearchSpace,
 )
 from scheduler.core.optimization import ComparisonOp
-from scheduler.local_runner import FunctionMetric, FunctionRunner
+from scheduler.local.runner import FunctionMetric, FunctionRunner
 from scheduler.storage import DBSettings, SQLStore
-from scheduler.storage.engine import dispose_engines
+from scheduler.storage.sql.engine import dispose_engines
 
 DIMENSIONS = 6
 

@@ -3,7 +3,8 @@
 The public API mirrors Ax's Scheduler tutorial; see README.md.
 """
 
-from scheduler.celery_runner import CeleryMetric, CeleryRunner
+from scheduler.analysis.report import exp_to_df
+from scheduler.celery.runner import CeleryMetric, CeleryRunner
 from scheduler.core import (
     Arm,
     ChoiceParameter,
@@ -38,7 +39,6 @@ from scheduler.generation import (
     choose_generation_strategy,
 )
 from scheduler.options import SchedulerOptions
-from scheduler.report import exp_to_df
 from scheduler.scheduler import Scheduler
 from scheduler.storage import (
     DBSettings,

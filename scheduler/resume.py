@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from scheduler.celery_runner import CeleryRunner
+from scheduler.celery.runner import CeleryRunner
 from scheduler.generation.strategy import GenerationStrategy
 from scheduler.options import SchedulerOptions
 from scheduler.storage.errors import StorageError
 from scheduler.storage.settings import DBSettings
-from scheduler.storage.sql_store import SQLStore
+from scheduler.storage.sql.store import SQLStore
 
 if TYPE_CHECKING:
     from scheduler.scheduler import Scheduler

@@ -33,7 +33,7 @@ from scheduler.stopping.progress import check_progress_metrics, fetch_progress
 from scheduler.storage.store import ExperimentStore, NullStore
 
 if TYPE_CHECKING:
-    from scheduler.best_point import BestPointModel
+    from scheduler.analysis.best_point import BestPointModel
 
 logger = logging.getLogger("scheduler")
 
@@ -460,7 +460,7 @@ class Scheduler:
         """(index, parameters, metric means) of the best feasible trial so far.
 
         With noisy data the means are the GP's predictions (see
-        `scheduler.best_point`), up to `MAX_OBSERVATIONS_FOR_MODEL_BEST`
+        `scheduler.analysis.best_point`), up to `MAX_OBSERVATIONS_FOR_MODEL_BEST`
         completed trials; beyond that, fitting costs more than it is worth and
         the observed values are used. The answer is kept until data arrive or a
         trial completes: a progress display may ask after every poll.
@@ -477,10 +477,10 @@ class Scheduler:
         self, use_model: bool, kernel: str | None
     ) -> tuple[int, TParameterization, dict[str, float]] | None:
         if not use_model:
-            from scheduler.report import best_observed_trial
+            from scheduler.analysis.report import best_observed_trial
 
             return best_observed_trial(self.experiment)
-        from scheduler.best_point import BestPointModel, best_trial
+        from scheduler.analysis.best_point import BestPointModel, best_trial
 
         if self._best_point_model is None or self._best_point_model.kernel != kernel:
             self._best_point_model = BestPointModel(kernel)
@@ -490,11 +490,11 @@ class Scheduler:
         self, use_model_predictions: bool = True
     ) -> dict[int, tuple[TParameterization, dict[str, float]]]:
         """{trial index: (parameters, metric means)} of the feasible Pareto set."""
-        from scheduler.best_point import pareto_optimal_parameters
+        from scheduler.analysis.best_point import pareto_optimal_parameters
 
         completed = self.experiment.count_by_status(TrialStatus.COMPLETED)
         use_model = use_model_predictions and completed <= MAX_OBSERVATIONS_FOR_MODEL_BEST
-        from scheduler.best_point import BestPointModel
+        from scheduler.analysis.best_point import BestPointModel
 
         model = BestPointModel(self.generation_strategy.model_kernel)
         return pareto_optimal_parameters(self.experiment, use_model=use_model, model=model)
@@ -586,7 +586,7 @@ def _validated_poll(
 def _store_for(db_settings: Any) -> ExperimentStore:
     if db_settings is None:
         return NullStore()
-    from scheduler.storage.sql_store import SQLStore  # type: ignore[import-not-found]
+    from scheduler.storage.sql.store import SQLStore  # type: ignore[import-not-found]
 
     store: ExperimentStore = SQLStore(db_settings)
     return store

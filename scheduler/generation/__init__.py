@@ -9,7 +9,7 @@ from scheduler.generation.base import (
     register_generator,
     registered_generators,
 )
-from scheduler.generation.dispatch import choose_generation_strategy
+from scheduler.generation.defaults import choose_generation_strategy
 from scheduler.generation.sobol import SobolGenerator
 from scheduler.generation.strategy import (
     GenerationStep,
@@ -39,7 +39,7 @@ def _botorch_generator(search_space: Any, seed: int | None = None, **kwargs: Any
     Importing torch and BoTorch takes seconds; CLI commands such as `status`
     or `--help`, and worker hosts, should not pay for it.
     """
-    from scheduler.generation.botorch_step import BoTorchGenerator
+    from scheduler.generation.botorch.generator import BoTorchGenerator
 
     return BoTorchGenerator(search_space, seed=seed, **kwargs)
 
@@ -49,7 +49,7 @@ register_generator("BoTorch", _botorch_generator)
 
 def __getattr__(name: str) -> Any:
     if name == "BoTorchGenerator":
-        from scheduler.generation.botorch_step import BoTorchGenerator
+        from scheduler.generation.botorch.generator import BoTorchGenerator
 
         return BoTorchGenerator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

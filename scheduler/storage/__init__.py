@@ -5,11 +5,6 @@
 SQLite (a file) by default, PostgreSQL in production: the same code for both.
 """
 
-from scheduler.storage.compat import (
-    create_all_tables,
-    get_engine,
-    init_engine_and_session_factory,
-)
 from scheduler.storage.errors import (
     EncodingError,
     ExperimentLockedError,
@@ -23,7 +18,6 @@ from scheduler.storage.errors import (
     StorageError,
     UnregisteredClassError,
 )
-from scheduler.storage.load import delete_experiment, list_experiments, load_experiment
 from scheduler.storage.registry import (
     Registry,
     RegistryBundle,
@@ -32,7 +26,13 @@ from scheduler.storage.registry import (
     register_runner,
 )
 from scheduler.storage.settings import DBSettings
-from scheduler.storage.sql_store import SQLStore
+from scheduler.storage.sql.compat import (
+    create_all_tables,
+    get_engine,
+    init_engine_and_session_factory,
+)
+from scheduler.storage.sql.reader import delete_experiment, list_experiments, load_experiment
+from scheduler.storage.sql.store import SQLStore
 from scheduler.storage.store import ExperimentStore, NullStore
 
 __all__ = [

@@ -31,9 +31,9 @@ from scheduler.core.parameters import (
 from scheduler.core.runner import Runner
 from scheduler.core.search_space import SearchSpace
 from scheduler.generation.strategy import GenerationStep, GenerationStrategy
-from scheduler.storage.engine import json_dumps
 from scheduler.storage.errors import EncodingError, StorageError
 from scheduler.storage.registry import Kind, Registry
+from scheduler.storage.sql.engine import json_dumps
 
 JSON = dict[str, Any]
 

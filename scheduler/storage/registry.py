@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar
 
 from scheduler.core.metric import Metric
 from scheduler.core.runner import Runner
-from scheduler.local_runner import FunctionMetric, FunctionRunner
+from scheduler.local.runner import FunctionMetric, FunctionRunner
 from scheduler.storage.errors import EncodingError, StorageError, UnregisteredClassError
 
 Kind = Literal["runner", "metric"]
@@ -35,8 +35,8 @@ Decode = Callable[[type, dict[str, Any], "Registry"], Any]
 
 #: Classes registered on first use, so `scheduler.storage` does not import Celery.
 _LAZY: dict[str, dict[str, str]] = {
-    "runner": {"CeleryRunner": "scheduler.celery_runner:CeleryRunner"},
-    "metric": {"CeleryMetric": "scheduler.celery_runner:CeleryMetric"},
+    "runner": {"CeleryRunner": "scheduler.celery.runner:CeleryRunner"},
+    "metric": {"CeleryMetric": "scheduler.celery.runner:CeleryMetric"},
 }
 
 

@@ -27,7 +27,7 @@ from scheduler import (
     SearchSpace,
     TrialStatus,
 )
-from scheduler.celery_runner import CeleryMetric, CeleryRunner
+from scheduler.celery.runner import CeleryMetric, CeleryRunner
 from scheduler.core.trial import Trial
 from scheduler.storage import DBSettings, SQLStore, load_experiment
 from tests.support.celery_workers import WorkerFleet

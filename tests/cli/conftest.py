@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from scheduler.config import (
+from scheduler.ops.config.schema import (
     ENV_BROKER_URL,
     ENV_CELERY_BROKER_URL,
     ENV_CELERY_RESULT_BACKEND,

@@ -26,8 +26,8 @@ from scheduler import (
     SchedulerOptions,
     SearchSpace,
 )
-from scheduler.cli import EXIT_CONFIG, EXIT_SERVICE, EXIT_STORAGE, main
-from scheduler.local_runner import FunctionMetric, FunctionRunner
+from scheduler.local.runner import FunctionMetric, FunctionRunner
+from scheduler.ops.cli.main import EXIT_CONFIG, EXIT_SERVICE, EXIT_STORAGE, main
 from scheduler.storage import DBSettings, RegistryBundle, UnregisteredClassError, load_experiment
 from scheduler.storage.registry import DEFAULT_REGISTRY, ReadingRegistry
 from tests.cli.conftest import SERVICE_VARIABLES, config_data

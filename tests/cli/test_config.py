@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from scheduler.cli import main
-from scheduler.config import (
+from scheduler.core import ChoiceParameter, FixedParameter, ParameterType, RangeParameter
+from scheduler.ops.cli.main import main
+from scheduler.ops.config.schema import (
     DEFAULT_DATABASE_URL,
     ConfigError,
     load_config,
@@ -21,7 +22,6 @@ from scheduler.config import (
     parse_parameter_constraint,
     resolve_services,
 )
-from scheduler.core import ChoiceParameter, FixedParameter, ParameterType, RangeParameter
 from tests.cli.conftest import config_data
 
 #: "field: problem — fix", the shape of every problem line.

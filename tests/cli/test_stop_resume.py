@@ -27,10 +27,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from scheduler.cli import main
-from scheduler.control import ControlStore
 from scheduler.core.trial import TrialStatus
+from scheduler.ops.cli.main import main
 from scheduler.storage import load_experiment
+from scheduler.storage.sql.control import ControlStore
 from tests.cli.conftest import config_data
 from tests.support.celery_workers import REPO_ROOT, celery_workers
 from tests.support.services import private_redis

@@ -146,7 +146,7 @@ def _parse_through(
 
 def check_bo_scheduler_command(argv: list[str]) -> list[str]:
     """Parse `bo-scheduler ...` with our click CLI; raises click errors if it would fail."""
-    from scheduler.cli import main
+    from scheduler.ops.cli.main import main
 
     assert argv[0].endswith("bo-scheduler"), argv
     return _parse_through(main, "bo-scheduler", argv[1:])

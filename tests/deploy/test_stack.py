@@ -238,7 +238,7 @@ def test_stack_runs_an_experiment_and_flower_and_metrics_show_it(tmp_path: Path)
             # The stored experiment, through the CLI.
             from click.testing import CliRunner
 
-            from scheduler.cli import main
+            from scheduler.ops.cli.main import main
 
             result = CliRunner().invoke(
                 main, ["status", EXPERIMENT, "--json", "--db-url", env["BO_DATABASE_URL"]]

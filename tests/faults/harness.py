@@ -47,10 +47,10 @@ from scheduler import (
     SchedulerOptions,
     SearchSpace,
 )
-from scheduler.celery_runner import CeleryMetric, CeleryRunner
+from scheduler.celery.runner import CeleryMetric, CeleryRunner
 from scheduler.storage import SQLStore
-from scheduler.storage.engine import connect
-from scheduler.storage.models import DataRow, ExperimentRow, TrialRow
+from scheduler.storage.sql.engine import connect
+from scheduler.storage.sql.models import DataRow, ExperimentRow, TrialRow
 from tests.faults.fault_objectives import TRANSPORT_OPTIONS_ENV, executions
 from tests.support.celery_workers import REPO_ROOT, stop_workers, worker_command, worker_env
 from workers.app import make_app

@@ -22,7 +22,7 @@ from typing import Any
 
 from scheduler import DBSettings, Scheduler, TrialStatus
 from scheduler.storage import SQLStore
-from scheduler.storage.engine import dispose_engines
+from scheduler.storage.sql.engine import dispose_engines
 from tests.faults.fault_objectives import MODES, executions, finished, start_pids
 from tests.faults.harness import (
     PYTHON,

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from scheduler.celery_runner import SENDING, CeleryRunner
+from scheduler.celery.results import sent_marker_key
+from scheduler.celery.runner import SENDING, CeleryRunner
 from scheduler.core.trial import Trial, TrialStatus
-from scheduler.result_store import sent_marker_key
 from tests.faults.fault_objectives import branin, executions
 from tests.faults.harness import UNACKED_KEY, branin_experiment, fleet, wait_for
 from tests.faults.redis_server import RedisServer, redis_server

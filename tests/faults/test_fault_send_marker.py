@@ -16,9 +16,9 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from scheduler.celery_runner import SENDING, SENT, CeleryRunner
+from scheduler.celery.results import sent_marker_key
+from scheduler.celery.runner import SENDING, SENT, CeleryRunner
 from scheduler.core.trial import Trial
-from scheduler.result_store import sent_marker_key
 from tests.faults.harness import branin_experiment
 from tests.faults.redis_server import redis_server
 from workers.app import make_app

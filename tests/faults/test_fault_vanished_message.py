@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.celery_runner import CeleryRunner
+from scheduler.celery.runner import CeleryRunner
 from scheduler.core.trial import TrialStatus
 from tests.faults.fault_objectives import executions
 from tests.faults.harness import (
@@ -69,7 +69,7 @@ def test_a_message_lost_on_its_way_to_a_worker_is_sent_again(
                 statuses = runner.poll_trial_status([trial])
                 return trial.index in statuses.get(TrialStatus.COMPLETED, set())
 
-            with caplog.at_level(logging.WARNING, logger="scheduler.celery_runner"):
+            with caplog.at_level(logging.WARNING, logger="scheduler.celery.runner"):
                 wait_for(completed, 60, "the lost trial to be sent again and complete")
         finally:
             stop_workers([worker.process], timeout=5)

@@ -21,7 +21,7 @@ from scheduler import (
 )
 from scheduler.core.parameters import TParameterization
 from scheduler.generation import GenerationContext, SobolGenerator
-from scheduler.generation.botorch_step import BoTorchGenerator
+from scheduler.generation.botorch.generator import BoTorchGenerator
 
 #: A small optimizer budget: tests check behaviour, not optimization quality.
 FAST: dict[str, Any] = {"num_restarts": 3, "raw_samples": 64, "maxiter": 15, "mc_samples": 32}

@@ -17,7 +17,7 @@ from scheduler import (
     RangeParameter,
     SearchSpace,
 )
-from scheduler.best_point import best_trial, pareto_optimal_parameters
+from scheduler.analysis.best_point import best_trial, pareto_optimal_parameters
 from tests.generation.helpers import minimize, observe
 
 

@@ -11,8 +11,8 @@ import pytest
 from gpytorch.kernels import MaternKernel, RBFKernel, ScaleKernel
 from gpytorch.priors import GammaPrior
 
-import scheduler.generation.botorch_step as botorch_step
-import scheduler.generation.modeling as modeling
+import scheduler.generation.botorch.generator as botorch_step
+import scheduler.generation.botorch.gp as modeling
 from scheduler import (
     ChoiceParameter,
     ComparisonOp,
@@ -34,11 +34,11 @@ from scheduler import (
     SearchSpace,
     choose_generation_strategy,
 )
-from scheduler.best_point import best_trial
+from scheduler.analysis.best_point import best_trial
 from scheduler.core.errors import InvalidSchedulerOptionsError
 from scheduler.generation import GenerationContext
-from scheduler.generation.encoding import UnitCubeEncoder
-from scheduler.local_runner import FunctionMetric, FunctionRunner
+from scheduler.generation.botorch.encoding import UnitCubeEncoder
+from scheduler.local.runner import FunctionMetric, FunctionRunner
 from tests.generation.helpers import (
     FAST,
     branin,

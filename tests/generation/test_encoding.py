@@ -13,7 +13,7 @@ from scheduler import (
     RangeParameter,
     SearchSpace,
 )
-from scheduler.generation.encoding import UnitCubeEncoder
+from scheduler.generation.botorch.encoding import UnitCubeEncoder
 from tests.generation.helpers import mixed_space, sobol_arms
 
 

@@ -20,9 +20,9 @@ from scheduler import (
     TrialStatus,
     exp_to_df,
 )
-from scheduler.best_point import BestPointModel, best_trial
-from scheduler.generation import modeling
-from scheduler.report import best_so_far, save_trace_plot
+from scheduler.analysis.best_point import BestPointModel, best_trial
+from scheduler.analysis.report import best_so_far, save_trace_plot
+from scheduler.generation.botorch import gp as modeling
 
 
 def scheduler_with_results(

@@ -25,12 +25,12 @@ from scheduler import (
     SearchSpace,
     TrialStatus,
 )
-from scheduler.celery_runner import CeleryMetric, CeleryRunner
+from scheduler.celery.runner import CeleryMetric, CeleryRunner
+from scheduler.celery.task_states import revoked_progress
 from scheduler.core.trial import Trial
 from scheduler.generation.base import GenerationContext
 from scheduler.stopping import ImprovementGlobalStoppingStrategy, PercentileEarlyStoppingStrategy
 from scheduler.storage import DBSettings, load_experiment
-from scheduler.task_states import revoked_progress
 from tests.support.celery_workers import WorkerFleet
 from workers.objectives.learning_curve import final_loss
 

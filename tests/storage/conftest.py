@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from scheduler.storage.engine import dispose_engines
+from scheduler.storage.sql.engine import dispose_engines
 
 sys.path.insert(0, str(Path(__file__).parent))  # storage_helpers, also for subprocesses
 

@@ -30,7 +30,7 @@ from scheduler import (
     TrialStatus,
 )
 from scheduler.core.metric import MetricFetchResult
-from scheduler.local_runner import FunctionMetric, FunctionRunner
+from scheduler.local.runner import FunctionMetric, FunctionRunner
 from scheduler.storage import register_function, register_metric, register_runner
 
 

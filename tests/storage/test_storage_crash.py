@@ -15,8 +15,8 @@ from storage_helpers import fast_options
 
 from scheduler import Scheduler, TrialStatus
 from scheduler.storage import DBSettings, SQLStore
-from scheduler.storage.engine import connect
-from scheduler.storage.models import LeaseRow, TrialRow
+from scheduler.storage.sql.engine import connect
+from scheduler.storage.sql.models import LeaseRow, TrialRow
 
 LEASE_TIMEOUT = 3.0
 ROOT = Path(__file__).resolve().parents[2]

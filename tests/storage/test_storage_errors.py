@@ -19,7 +19,8 @@ from scheduler import (
     Scheduler,
     SearchSpace,
 )
-from scheduler.local_runner import FunctionMetric
+from scheduler.local.runner import FunctionMetric
+from scheduler.ops.cli.db import db
 from scheduler.storage import (
     DBSettings,
     ExperimentLockedError,
@@ -33,9 +34,8 @@ from scheduler.storage import (
     list_experiments,
     load_experiment,
 )
-from scheduler.storage import migrate as migrate_module
-from scheduler.storage.cli import db
-from scheduler.storage.engine import dispose_engines, get_engine
+from scheduler.storage.sql import migrate as migrate_module
+from scheduler.storage.sql.engine import dispose_engines, get_engine
 
 
 def test_sqlite_in_missing_directory(tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_failed_save_is_rolled_back(db_url: str, monkeypatch: pytest.MonkeyPatch
     def broken(*args: object) -> list[object]:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("scheduler.storage.sql_store.data_rows", broken)
+    monkeypatch.setattr("scheduler.storage.sql.store.data_rows", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         SQLStore(db_url).save_experiment(experiment, sobol_strategy())
     assert list_experiments(db_url) == []

@@ -21,7 +21,7 @@ from scheduler import (
     TrialStatus,
 )
 from scheduler.core.metric import MetricFetchResult
-from scheduler.local_runner import FunctionMetric, FunctionRunner
+from scheduler.local.runner import FunctionMetric, FunctionRunner
 from scheduler.storage import (
     DBSettings,
     EncodingError,

@@ -23,8 +23,8 @@ from scheduler.storage import (
     StaleExperimentError,
     load_experiment,
 )
-from scheduler.storage.engine import connect
-from scheduler.storage.models import TrialRow
+from scheduler.storage.sql.engine import connect
+from scheduler.storage.sql.models import TrialRow
 
 
 def stored_trial_indices(store: SQLStore) -> list[int]:

@@ -7,16 +7,16 @@ from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
 from sqlalchemy import inspect
 
+from scheduler.ops.cli.db import db
 from scheduler.storage import (
     SQLStore,
     create_all_tables,
     get_engine,
     init_engine_and_session_factory,
 )
-from scheduler.storage.cli import db
-from scheduler.storage.engine import get_engine as engine_for
-from scheduler.storage.migrate import head_revision
-from scheduler.storage.models import VERSION_TABLE, Base
+from scheduler.storage.sql.engine import get_engine as engine_for
+from scheduler.storage.sql.migrate import head_revision
+from scheduler.storage.sql.models import VERSION_TABLE, Base
 
 
 def test_new_database_is_migrated_on_first_use(db_url: str) -> None:

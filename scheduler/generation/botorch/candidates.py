@@ -30,7 +30,7 @@ from botorch.utils.sampling import draw_sobol_samples
 from torch import Tensor
 
 from scheduler.core.parameters import TParameterization
-from scheduler.generation.encoding import UnitCubeEncoder
+from scheduler.generation.botorch.encoding import UnitCubeEncoder
 
 ArmKey = tuple[float, ...]
 

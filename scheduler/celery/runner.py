@@ -5,7 +5,7 @@
 and the trial index, after writing a send marker: a scheduler that crashed
 between sending and saving re-attaches to the task instead of sending it
 again. `poll_trial_status` reads every outstanding task in one round trip and
-maps Celery states per `scheduler.task_states`.
+maps Celery states per `scheduler.celery.task_states`.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from typing import Any, TypeVar
 
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from scheduler.broker_queue import held_task_ids
+from scheduler.celery.broker_queue import held_task_ids
+from scheduler.celery.embedded import ensure_embedded_worker, is_embedded
+from scheduler.celery.results import ResultStore, TaskRecord
+from scheduler.celery.task_states import TaskView, result_problem, view_of
 from scheduler.core.data import Data
 from scheduler.core.errors import InvalidSchedulerOptionsError
 from scheduler.core.metric import Metric, MetricFetchResult
 from scheduler.core.result import Err, MetricFetchE, Ok
 from scheduler.core.runner import Runner
 from scheduler.core.trial import Trial, TrialStatus
-from scheduler.embedded import ensure_embedded_worker, is_embedded
-from scheduler.result_store import ResultStore, TaskRecord
-from scheduler.task_states import TaskView, result_problem, view_of
 from workers.constants import COPY_HEADER, DEFAULT_QUEUE, TASK_NAME
 from workers.progress import request_stop
 

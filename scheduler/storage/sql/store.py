@@ -24,27 +24,22 @@ from scheduler.core.data import Data
 from scheduler.core.experiment import Experiment
 from scheduler.core.trial import Trial
 from scheduler.generation.strategy import GenerationStrategy
-from scheduler.storage import lease
 from scheduler.storage.encoding import (
     definition_differences,
     experiment_to_json,
     generation_strategy_to_json,
 )
-from scheduler.storage.engine import SCHEMA_CHECKED, connect, get_engine, json_dumps, mask_url
 from scheduler.storage.errors import (
     ExperimentLockedError,
     ExperimentNameConflictError,
     StorageConnectionError,
     StorageError,
 )
-from scheduler.storage.load import (
-    delete_rows,
-    experiment_names,
-    experiment_row,
-    read_experiment,
-)
-from scheduler.storage.migrate import ensure_schema
-from scheduler.storage.models import (
+from scheduler.storage.settings import DBSettings, new_owner_id
+from scheduler.storage.sql import lease
+from scheduler.storage.sql.engine import SCHEMA_CHECKED, connect, get_engine, json_dumps, mask_url
+from scheduler.storage.sql.migrate import ensure_schema
+from scheduler.storage.sql.models import (
     ArmRow,
     DataRow,
     ExperimentRow,
@@ -52,8 +47,13 @@ from scheduler.storage.models import (
     LeaseRow,
     TrialRow,
 )
-from scheduler.storage.rows import Snapshot, changed_columns, data_rows, snapshot, trial_values
-from scheduler.storage.settings import DBSettings, new_owner_id
+from scheduler.storage.sql.reader import (
+    delete_rows,
+    experiment_names,
+    experiment_row,
+    read_experiment,
+)
+from scheduler.storage.sql.rows import Snapshot, changed_columns, data_rows, snapshot, trial_values
 
 logger = logging.getLogger(__name__)
 

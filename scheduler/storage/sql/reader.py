@@ -15,11 +15,13 @@ from sqlalchemy.engine import Connection
 
 from scheduler.core.experiment import Experiment
 from scheduler.generation.strategy import GenerationStrategy
-from scheduler.storage import lease
 from scheduler.storage.encoding import experiment_from_json, generation_strategy_from_json
-from scheduler.storage.engine import json_dumps
 from scheduler.storage.errors import ExperimentNotFoundError
-from scheduler.storage.models import (
+from scheduler.storage.registry import Registry
+from scheduler.storage.settings import DBSettings
+from scheduler.storage.sql import lease
+from scheduler.storage.sql.engine import json_dumps
+from scheduler.storage.sql.models import (
     ArmRow,
     DataRow,
     ExperimentRow,
@@ -27,15 +29,13 @@ from scheduler.storage.models import (
     LeaseRow,
     TrialRow,
 )
-from scheduler.storage.registry import Registry
-from scheduler.storage.rows import (
+from scheduler.storage.sql.rows import (
     Snapshot,
     attach_stored_data,
     snapshot,
     trial_from_row,
     trial_values,
 )
-from scheduler.storage.settings import DBSettings
 
 _MAX_NAMES_SHOWN = 20
 
@@ -167,7 +167,7 @@ def delete_rows(conn: Connection, experiment_id: int) -> None:
 
 # -- public functions --------------------------------------------------------
 def _store(db_settings: DBSettings | str | None) -> Any:
-    from scheduler.storage.sql_store import SQLStore
+    from scheduler.storage.sql.store import SQLStore
 
     return SQLStore(db_settings)
 

@@ -17,7 +17,8 @@ from typing import Any, cast
 
 import click
 
-from scheduler.config import (
+from scheduler.core.errors import BoSchedulerError, FailureRateExceededError
+from scheduler.ops.config.schema import (
     DEFAULT_DATABASE_URL,
     ENV_DATABASE_URL,
     ConfigError,
@@ -30,9 +31,8 @@ from scheduler.config import (
     parse_config,
     resolve_services,
 )
-from scheduler.core.errors import BoSchedulerError, FailureRateExceededError
 
-logger = logging.getLogger("scheduler.cli")
+logger = logging.getLogger("scheduler.ops.cli.main")
 
 #: Exit codes of `run`, `resume` and `demo` beyond click's own (2: usage error).
 EXIT_CONFIG = 2
@@ -100,7 +100,7 @@ def _db_settings(url: str) -> Any:
 
 
 def _control(url: str) -> Any:
-    from scheduler.control import ControlStore
+    from scheduler.storage.sql.control import ControlStore
 
     try:
         return ControlStore(url)
@@ -182,8 +182,8 @@ def _run_scheduler(
     app: Any = None,
 ) -> Any:
     """Create or resume `config.name`, run it to its budget, return the `DaemonResult`."""
-    from scheduler.daemon import DaemonScheduler, run_daemon
-    from scheduler.metrics_exporter import SchedulerMetrics
+    from scheduler.ops.daemon import DaemonScheduler, run_daemon
+    from scheduler.ops.metrics_exporter import SchedulerMetrics
     from scheduler.storage import StorageError
     from scheduler.storage.encoding import definition_differences, experiment_to_json
 
@@ -361,7 +361,7 @@ def run(
     except ConfigError as exc:
         raise _fail(exc, EXIT_CONFIG) from None
     show = _want_progress(progress)
-    from scheduler.daemon import setup_logging
+    from scheduler.ops.daemon import setup_logging
 
     setup_logging(_log_level(log_level, show))
     services = resolve_services(config, database_url=db_url)
@@ -415,7 +415,7 @@ def resume(
       bo-scheduler resume branin --db-url postgresql://bo:secret@db/bo
     """
     show = _want_progress(progress)
-    from scheduler.daemon import setup_logging
+    from scheduler.ops.daemon import setup_logging
 
     setup_logging(_log_level(log_level, show))
     url = resolve_services(None, database_url=db_url).database_url
@@ -483,7 +483,7 @@ def _worker_hosts(
     trials: list[Any], services: Services, use_inspect: bool
 ) -> tuple[dict[int, dict[str, Any]], str | None]:
     """Celery state and worker hostname of each trial's task: one backend read, then inspect."""
-    from scheduler.result_store import ResultStore
+    from scheduler.celery.results import ResultStore
 
     found: dict[int, dict[str, Any]] = {}
     with_ids = [t for t in trials if t.run_metadata.get("task_id")]
@@ -522,7 +522,7 @@ def _worker_hosts(
 
 
 def _status_data(name: str, url: str, use_inspect: bool) -> dict[str, Any]:
-    from scheduler.report import best_observed_trial
+    from scheduler.analysis.report import best_observed_trial
 
     experiment = _load(name, url)
     control = _control(url)
@@ -648,7 +648,7 @@ def report(name: str, db_url: str | None, out_dir: Path) -> None:
     Example:
       bo-scheduler report branin --out reports/
     """
-    from scheduler.report import exp_to_df, save_trace_plot
+    from scheduler.analysis.report import exp_to_df, save_trace_plot
 
     url = resolve_services(None, database_url=db_url).database_url
     experiment = _load(name, url)
@@ -671,7 +671,7 @@ def list_command(db_url: str | None, as_json: bool) -> None:
     Example:
       bo-scheduler list --db-url sqlite:///bo-scheduler.db
     """
-    from scheduler.report import best_observed_trial
+    from scheduler.analysis.report import best_observed_trial
 
     url = resolve_services(None, database_url=db_url).database_url
     control = _control(url)
@@ -843,8 +843,8 @@ def demo(trials: int, seed: int, report_dir: Path, progress: bool | None) -> Non
     Example:
       bo-scheduler demo --trials 25
     """
-    from scheduler.daemon import setup_logging
-    from scheduler.report import exp_to_df, save_trace_plot
+    from scheduler.analysis.report import exp_to_df, save_trace_plot
+    from scheduler.ops.daemon import setup_logging
     from scheduler.storage import delete_experiment
     from workers.app import make_app
 
@@ -873,7 +873,7 @@ def demo(trials: int, seed: int, report_dir: Path, progress: bool | None) -> Non
         app=app,
     )
     scheduler_summary = result.summary
-    from scheduler.embedded import stop_embedded_worker
+    from scheduler.celery.embedded import stop_embedded_worker
     from scheduler.storage import load_experiment
 
     stop_embedded_worker(app)
@@ -898,7 +898,7 @@ def demo(trials: int, seed: int, report_dir: Path, progress: bool | None) -> Non
 def _add_storage_commands() -> None:
     """`bo-scheduler db upgrade|current` from the storage package."""
     try:
-        from scheduler.storage.cli import db
+        from scheduler.ops.cli.db import db
     except ImportError:  # storage without its CLI
         return
     main.add_command(db)

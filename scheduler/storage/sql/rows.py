@@ -16,8 +16,8 @@ import pandas as pd
 from scheduler.core.data import Data
 from scheduler.core.experiment import Experiment
 from scheduler.core.trial import Arm, Trial, TrialStatus
-from scheduler.storage.engine import json_dumps
-from scheduler.storage.lease import as_utc
+from scheduler.storage.sql.engine import json_dumps
+from scheduler.storage.sql.lease import as_utc
 
 #: Trial columns that change over a trial's life, in snapshot order.
 TRIAL_COLUMNS = (

@@ -92,7 +92,7 @@ class SchedulerMetrics:
 
     def update_from(self, experiment: Experiment) -> None:
         """Refresh the trial counts and the best value from the experiment."""
-        from scheduler.report import best_observed_trial
+        from scheduler.analysis.report import best_observed_trial
 
         counts = Counter(t.status for t in experiment.trials.values())
         for status in TrialStatus:

@@ -27,7 +27,9 @@ def choose_generation_strategy(
     `SMALL_DISCRETE_SPACE` without one), the strategy is Sobol alone.
     `max_parallelism_cap` bounds the trials out at once in every step.
     """
-    from scheduler.generation.encoding import UnitCubeEncoder  # imports torch: only when asked
+    from scheduler.generation.botorch.encoding import (
+        UnitCubeEncoder,  # imports torch: only when asked
+    )
 
     size = UnitCubeEncoder(search_space).num_discrete_points()
     budget = num_trials if num_trials is not None else SMALL_DISCRETE_SPACE

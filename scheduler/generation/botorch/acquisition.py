@@ -40,7 +40,7 @@ from botorch.models.model import Model
 from botorch.sampling import SobolQMCNormalSampler
 from torch import Tensor
 
-from scheduler.generation.outcomes import OutcomeSpec
+from scheduler.generation.botorch.outcomes import OutcomeSpec
 
 
 def _skip_kernel_compilation() -> None:

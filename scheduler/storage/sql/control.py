@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from scheduler.storage.engine import connect, get_engine
+from scheduler.storage.sql.engine import connect, get_engine
 
 CONTROL_TABLE = "boctl_experiments"
 
@@ -178,7 +178,7 @@ class ControlStore:
     # -- leases (read only) ----------------------------------------------------
     def lease(self, name: str, timeout_seconds: float = 60.0) -> LeaseInfo:
         """Who holds `name`'s lease (from the storage's tables)."""
-        from scheduler.storage.models import ExperimentRow, LeaseRow
+        from scheduler.storage.sql.models import ExperimentRow, LeaseRow
 
         with connect(self.engine, begin=False) as conn:
             row = conn.execute(

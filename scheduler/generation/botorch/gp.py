@@ -54,7 +54,7 @@ from torch import Tensor
 
 from scheduler.core.data import Data
 from scheduler.core.trial import Trial
-from scheduler.generation.encoding import DTYPE, UnitCubeEncoder
+from scheduler.generation.botorch.encoding import DTYPE, UnitCubeEncoder
 
 #: Fixed noise variances are floored at this fraction of the outcome variance.
 MIN_NOISE_RATIO = 1e-6

@@ -21,7 +21,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
 
 from scheduler.storage.errors import ExperimentLockedError, StaleExperimentError
-from scheduler.storage.models import LeaseRow
+from scheduler.storage.sql.models import LeaseRow
 
 
 def utcnow() -> datetime:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scheduler.best_point import best_on_first_objective, feasible_values
+from scheduler.analysis.best_point import best_on_first_objective, feasible_values
 from scheduler.core.experiment import Experiment
 from scheduler.core.optimization import ComparisonOp
 from scheduler.core.parameters import TParameterization

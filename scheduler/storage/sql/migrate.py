@@ -19,9 +19,9 @@ from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from scheduler.storage.engine import connect, mask_url
 from scheduler.storage.errors import SchemaOutdatedError, SchemaTooNewError
-from scheduler.storage.models import VERSION_TABLE
+from scheduler.storage.sql.engine import connect, mask_url
+from scheduler.storage.sql.models import VERSION_TABLE
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

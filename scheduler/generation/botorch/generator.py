@@ -35,17 +35,17 @@ from linear_operator.utils.warnings import NumericalWarning
 from scheduler.core.errors import InvalidSchedulerOptionsError
 from scheduler.core.parameters import TParameterization
 from scheduler.core.search_space import SearchSpace
-from scheduler.generation.acquisition import build_acquisition
 from scheduler.generation.base import GenerationContext, Generator, register_generator
-from scheduler.generation.candidates import (
+from scheduler.generation.botorch.acquisition import build_acquisition
+from scheduler.generation.botorch.candidates import (
     ArmKey,
     OptimizerSettings,
     as_pending,
     propose_continuous,
     propose_discrete,
 )
-from scheduler.generation.encoding import UnitCubeEncoder
-from scheduler.generation.modeling import (
+from scheduler.generation.botorch.encoding import UnitCubeEncoder
+from scheduler.generation.botorch.gp import (
     DEFAULT_KERNEL,
     KERNELS,
     MetricObservations,
@@ -54,7 +54,7 @@ from scheduler.generation.modeling import (
     collect_observations,
     fit_models,
 )
-from scheduler.generation.outcomes import OutcomeSpec, infer_reference_point
+from scheduler.generation.botorch.outcomes import OutcomeSpec, infer_reference_point
 from scheduler.generation.sobol import SobolGenerator
 
 logger = logging.getLogger(__name__)

@@ -1,11 +1,11 @@
-"""Alembic environment: runs on the connection `scheduler.storage.migrate` passes in."""
+"""Alembic environment: runs on the connection `scheduler.storage.sql.migrate` passes in."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from scheduler.storage.models import VERSION_TABLE, Base
+from scheduler.storage.sql.models import VERSION_TABLE, Base
 
 config = context.config
 

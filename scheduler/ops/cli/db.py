@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import click
 
-from scheduler.storage.engine import get_engine, mask_url
 from scheduler.storage.errors import StorageError
-from scheduler.storage.migrate import schema_status, upgrade
 from scheduler.storage.settings import DATABASE_URL_ENV, default_url
+from scheduler.storage.sql.engine import get_engine, mask_url
+from scheduler.storage.sql.migrate import schema_status, upgrade
 
 _URL_OPTION = click.option(
     "--url",

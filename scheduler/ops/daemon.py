@@ -28,14 +28,14 @@ from typing import Any
 
 import click
 
-from scheduler.config import mask_secrets
-from scheduler.control import ControlStore
 from scheduler.core.experiment import Experiment
 from scheduler.core.trial import TrialStatus
-from scheduler.metrics_exporter import SchedulerMetrics
+from scheduler.ops.config.schema import mask_secrets
+from scheduler.ops.metrics_exporter import SchedulerMetrics
 from scheduler.scheduler import Scheduler
+from scheduler.storage.sql.control import ControlStore
 
-logger = logging.getLogger("scheduler.daemon")
+logger = logging.getLogger("scheduler.ops.daemon")
 
 PollListener = Callable[["DaemonScheduler"], None]
 

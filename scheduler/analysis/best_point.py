@@ -24,7 +24,7 @@ from scheduler.core.data import Data
 from scheduler.core.experiment import Experiment
 from scheduler.core.parameters import TParameterization
 from scheduler.core.trial import Trial, TrialStatus
-from scheduler.generation.outcomes import OutcomeSpec, pareto_mask
+from scheduler.generation.botorch.outcomes import OutcomeSpec, pareto_mask
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +170,8 @@ def _predicted_means(
     """Posterior means of every modeled metric at the trials' arms ({} if no model)."""
     import torch
 
-    from scheduler.generation.encoding import UnitCubeEncoder
-    from scheduler.generation.modeling import (
+    from scheduler.generation.botorch.encoding import UnitCubeEncoder
+    from scheduler.generation.botorch.gp import (
         DEFAULT_KERNEL,
         ModelFitError,
         collect_observations,

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from scheduler.storage import engine as engines
-from scheduler.storage.migrate import upgrade
 from scheduler.storage.settings import default_url
+from scheduler.storage.sql import engine as engines
+from scheduler.storage.sql.migrate import upgrade
 
 _url: str | None = None
 

@@ -1,1 +1,0 @@
-"""Alembic migrations of the bo-scheduler schema (run via `scheduler.storage.migrate`)."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of the bo-scheduler schema (run via `scheduler.storage.sql.migrate`)."""
