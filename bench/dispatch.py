@@ -40,7 +40,7 @@ from scheduler.celery.broker_queue import held_task_ids
 from scheduler.celery.runner import CeleryMetric, CeleryRunner
 from tests.support.celery_workers import celery_workers
 from tests.support.services import private_redis
-from workers.constants import TASK_NAME
+from workers.protocol import TASK_NAME
 
 
 def branin_space() -> SearchSpace:

@@ -2,6 +2,6 @@
 
 Nothing here imports ``scheduler``: a worker host installs the distribution but
 only runs ``celery -A workers.app worker``. The scheduler imports
-``workers.constants`` (shared names), ``workers.app`` (to send tasks) and
+``workers.protocol`` (shared names), ``workers.app`` (to send tasks) and
 ``workers.errors`` / ``workers.progress`` (to read what workers store).
 """

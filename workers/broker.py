@@ -16,9 +16,6 @@ from kombu.transport import redis as kombu_redis
 
 logger = logging.getLogger(__name__)
 
-#: ``broker_transport`` value that selects this transport for a redis:// URL.
-TRANSPORT = "workers.broker:Transport"
-
 
 class Channel(kombu_redis.Channel):
     """A Redis channel that drops undecodable queue entries instead of crashing."""

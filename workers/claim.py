@@ -21,14 +21,9 @@ import logging
 from typing import Any
 
 from workers.backend import redis_client, result_lifetime
-from workers.constants import CLAIM_KEY_PREFIX
+from workers.protocol import claim_key
 
 logger = logging.getLogger(__name__)
-
-
-def claim_key(task_id: str) -> str:
-    """Result-backend key naming the message copy that runs ``task_id``."""
-    return f"{CLAIM_KEY_PREFIX}{task_id}"
 
 
 def claim_execution(backend: Any, task_id: str, copy_id: str | None) -> bool:

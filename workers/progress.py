@@ -24,9 +24,8 @@ import logging
 import math
 from typing import Any, Protocol
 
-from workers.constants import PROGRESS_STATE, curve_key, stop_key
 from workers.errors import InvalidObjectiveResult, StopTrial
-from workers.validation import normalize_metrics
+from workers.protocol import PROGRESS_STATE, curve_key, normalize_metrics, stop_key
 
 logger = logging.getLogger(__name__)
 

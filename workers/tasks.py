@@ -19,11 +19,11 @@ from celery import Task, shared_task, states
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from workers.claim import claim_execution
-from workers.constants import COPY_HEADER, ENV_TRIAL_SOFT_TIME_LIMIT, TASK_NAME
 from workers.errors import ObjectiveFailed, StopTrial, TrialTimeLimitExceeded, WorkerError
 from workers.objectives import get_objective
 from workers.progress import ProgressReporter
-from workers.validation import MetricValue, normalize_metrics, parse_request
+from workers.protocol import COPY_HEADER, TASK_NAME, MetricValue, normalize_metrics, parse_request
+from workers.settings import ENV_TRIAL_SOFT_TIME_LIMIT
 
 
 def _soft_time_limit(task: Task) -> float | None:

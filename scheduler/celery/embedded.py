@@ -13,7 +13,7 @@ from typing import Any
 from celery._state import _set_task_join_will_block
 
 from workers.app import load_objective_modules
-from workers.constants import DEFAULT_QUEUE
+from workers.protocol import DEFAULT_QUEUE
 
 logger = logging.getLogger(__name__)
 

@@ -13,13 +13,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from workers.backend import redis_client, result_lifetime
-from workers.constants import curve_key
-
-SENT_MARKER_PREFIX = "bo-sent-"
-
-
-def sent_marker_key(task_id: str) -> str:
-    return f"{SENT_MARKER_PREFIX}{task_id}"
+from workers.protocol import curve_key, sent_marker_key
 
 
 class TaskRecord(NamedTuple):

@@ -22,15 +22,15 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from scheduler.celery.broker_queue import held_task_ids
 from scheduler.celery.embedded import ensure_embedded_worker, is_embedded
 from scheduler.celery.results import ResultStore, TaskRecord
-from scheduler.celery.task_states import TaskView, result_problem, view_of
+from scheduler.celery.task_states import TaskView, view_of
 from scheduler.core.data import Data
 from scheduler.core.errors import InvalidSchedulerOptionsError
 from scheduler.core.metric import Metric, MetricFetchResult
 from scheduler.core.result import Err, MetricFetchE, Ok
 from scheduler.core.runner import Runner
 from scheduler.core.trial import Trial, TrialStatus
-from workers.constants import COPY_HEADER, DEFAULT_QUEUE, TASK_NAME
 from workers.progress import request_stop
+from workers.protocol import COPY_HEADER, DEFAULT_QUEUE, TASK_NAME, result_problem
 
 logger = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ the backend lost its data (e.g. Redis restarted without persistence).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from scheduler.core.trial import TrialStatus
+from workers.protocol import result_problem
 
 QUEUED_STATES = frozenset({"PENDING", "RECEIVED"})
 RUNNING_STATES = frozenset({"STARTED", "RETRY", "PROGRESS"})
@@ -78,20 +78,6 @@ def failure_reason(meta: dict[str, Any]) -> str:
             message = " ".join(str(m) for m in message)
         return f"{result['exc_type']}: {message}"
     return f"task failed: {result!r}"
-
-
-def result_problem(result: Any) -> str | None:
-    """Why a SUCCESS result is unusable: it must map metrics to finite numbers."""
-    if not isinstance(result, dict) or not result:
-        return f"task result must be {{metric: value}}, got {result!r}"
-    for metric, value in result.items():
-        numbers = value if isinstance(value, list) else [value]
-        if not 1 <= len(numbers) <= 2:
-            return f"metric {metric!r}: expected value or [mean, sem], got {value!r}"
-        mean = numbers[0]
-        if isinstance(mean, bool) or not isinstance(mean, (int, float)) or not math.isfinite(mean):
-            return f"metric {metric!r} is not a finite number: {mean!r}"
-    return None
 
 
 def revoked_progress(result: Any) -> list[dict[str, Any]] | None:

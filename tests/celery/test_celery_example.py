@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.support.celery_workers import WorkerFleet
-from workers.constants import ENV_BROKER_URL, ENV_RESULT_BACKEND
+from workers.settings import ENV_BROKER_URL, ENV_RESULT_BACKEND
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "celery_branin.py"
 

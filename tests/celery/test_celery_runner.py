@@ -31,7 +31,7 @@ from scheduler.celery.runner import CeleryMetric, CeleryRunner
 from scheduler.core.trial import Trial
 from scheduler.storage import DBSettings, SQLStore, load_experiment
 from tests.support.celery_workers import WorkerFleet
-from workers.constants import DEFAULT_QUEUE
+from workers.protocol import DEFAULT_QUEUE
 
 FAST = SchedulerOptions(
     init_seconds_between_polls=0.05,

@@ -54,7 +54,7 @@ from scheduler.storage.sql.models import DataRow, ExperimentRow, TrialRow
 from tests.faults.fault_objectives import TRANSPORT_OPTIONS_ENV, executions
 from tests.support.celery_workers import REPO_ROOT, stop_workers, worker_command, worker_env
 from workers.app import make_app
-from workers.constants import (
+from workers.settings import (
     ENV_BROKER_URL,
     ENV_OBJECTIVE_MODULES,
     ENV_RESULT_BACKEND,

@@ -47,7 +47,7 @@ from tests.faults.harness import (
 from tests.faults.postgres_server import postgres_server
 from tests.faults.redis_server import redis_server
 from tests.support.celery_workers import REPO_ROOT, stop_workers
-from workers.constants import DEFAULT_QUEUE, TASK_NAME
+from workers.protocol import DEFAULT_QUEUE, TASK_NAME
 
 
 def _last_line(text: str) -> str:

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from scheduler.celery.results import sent_marker_key
 from scheduler.celery.runner import SENDING, CeleryRunner
 from scheduler.core.trial import Trial, TrialStatus
 from tests.faults.fault_objectives import branin, executions
@@ -25,7 +24,8 @@ from tests.faults.harness import UNACKED_KEY, branin_experiment, fleet, wait_for
 from tests.faults.redis_server import RedisServer, redis_server
 from tests.faults.reply_cutter import reply_cutter
 from workers.app import make_app
-from workers.constants import DEFAULT_QUEUE, ENV_BROKER_URL, ENV_RESULT_BACKEND, result_key
+from workers.protocol import DEFAULT_QUEUE, result_key, sent_marker_key
+from workers.settings import ENV_BROKER_URL, ENV_RESULT_BACKEND
 
 pytestmark = pytest.mark.slow
 

@@ -23,9 +23,10 @@ from tests.faults.fault_objectives import executions
 from tests.faults.harness import branin_experiment, fast_options, fleet, sobol, sqlite_settings
 from tests.faults.redis_server import RedisServer, redis_server
 from tests.faults.scenarios import OpensAFileWhenUnpickled
-from workers.app import build_config, make_app
+from workers.app import make_app
 from workers.errors import UnknownObjectiveError
 from workers.objectives import get_objective
+from workers.settings import build_config
 
 JSON_ONLY = {
     "task_serializer": "json",

@@ -16,12 +16,12 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from scheduler.celery.results import sent_marker_key
 from scheduler.celery.runner import SENDING, SENT, CeleryRunner
 from scheduler.core.trial import Trial
 from tests.faults.harness import branin_experiment
 from tests.faults.redis_server import redis_server
 from workers.app import make_app
+from workers.protocol import sent_marker_key
 
 QUEUE = "bo-parked"  # no worker consumes it: the tests count messages sent
 

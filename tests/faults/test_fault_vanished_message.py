@@ -30,7 +30,8 @@ from tests.faults.redis_server import redis_server
 from tests.faults.reply_cutter import reply_cutter
 from tests.support.celery_workers import stop_workers
 from workers.app import make_app
-from workers.constants import DEFAULT_QUEUE, ENV_BROKER_URL, ENV_RESULT_BACKEND
+from workers.protocol import DEFAULT_QUEUE
+from workers.settings import ENV_BROKER_URL, ENV_RESULT_BACKEND
 
 pytestmark = pytest.mark.slow
 

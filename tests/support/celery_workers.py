@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from workers.app import make_app
-from workers.constants import (
-    DEFAULT_QUEUE,
+from workers.protocol import DEFAULT_QUEUE
+from workers.settings import (
     ENV_BROKER_URL,
     ENV_CELERY_BROKER_URL,
     ENV_CELERY_RESULT_BACKEND,

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.celery_workers import WorkerFleet, celery_workers
 from tests.support.services import PrivateRedis
-from workers.constants import ENV_OBJECTIVE_MODULES
+from workers.settings import ENV_OBJECTIVE_MODULES
 
 HERE = Path(__file__).resolve().parent
 

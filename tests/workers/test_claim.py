@@ -6,8 +6,9 @@ import uuid
 from typing import Any
 
 from workers.app import make_app
-from workers.claim import claim_execution, claim_key
-from workers.constants import ENV_BROKER_URL
+from workers.claim import claim_execution
+from workers.protocol import claim_key
+from workers.settings import ENV_BROKER_URL
 
 
 def test_first_copy_claims_the_task_and_its_redelivery_keeps_it(redis_db: Any) -> None:

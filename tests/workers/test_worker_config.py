@@ -14,15 +14,16 @@ import pytest
 from celery import Celery
 
 from tests.support.services import service_unavailable
-from workers.app import build_config, make_app
-from workers.constants import (
-    DEFAULT_QUEUE,
+from workers.app import make_app
+from workers.errors import WorkerConfigError
+from workers.protocol import DEFAULT_QUEUE
+from workers.settings import (
     DEFAULT_RESULT_EXPIRES,
     DEFAULT_TRIAL_SOFT_TIME_LIMIT,
     DEFAULT_VISIBILITY_TIMEOUT,
+    build_config,
     hard_time_limit,
 )
-from workers.errors import WorkerConfigError
 
 REDIS = "redis://127.0.0.1:6379/3"
 

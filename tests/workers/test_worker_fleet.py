@@ -21,7 +21,6 @@ from celery.result import AsyncResult
 
 from tests.support.celery_workers import WorkerFleet
 from tests.support.services import PrivateRedis
-from workers.constants import DEFAULT_QUEUE, TASK_NAME, result_key
 from workers.errors import (
     InvalidObjectiveResult,
     InvalidTrialRequest,
@@ -31,6 +30,7 @@ from workers.errors import (
     UnknownObjectiveError,
 )
 from workers.progress import request_stop
+from workers.protocol import DEFAULT_QUEUE, TASK_NAME, result_key
 
 TIMEOUT = 30.0  # generous upper bound for waits; no test asserts a duration
 

@@ -14,8 +14,9 @@ from celery.contrib.testing.worker import start_worker
 from tests.support.celery_workers import WorkerFleet, WorkerStartError, celery_workers
 from tests.support.services import PrivateRedis
 from workers.app import load_objective_modules, make_app
-from workers.constants import ENV_OBJECTIVE_MODULES, ENV_TRIAL_SOFT_TIME_LIMIT, TASK_NAME
 from workers.errors import TrialTimeLimitExceeded
+from workers.protocol import TASK_NAME
+from workers.settings import ENV_OBJECTIVE_MODULES, ENV_TRIAL_SOFT_TIME_LIMIT
 
 HERE = Path(__file__).resolve().parent
 TIMEOUT = 30.0

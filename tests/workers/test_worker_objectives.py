@@ -27,7 +27,7 @@ from workers.objectives import (
     objective_names,
     unregister,
 )
-from workers.validation import normalize_metrics, parse_request
+from workers.protocol import normalize_metrics, parse_request
 
 HARTMANN6_ARGMIN = (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573)
 

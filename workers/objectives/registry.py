@@ -24,15 +24,18 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
-from workers.constants import ENTRY_POINT_GROUP, ENV_OBJECTIVE_MODULES
 from workers.errors import (
     InvalidTrialRequest,
     ObjectiveModuleError,
     ObjectiveRegistrationError,
     UnknownObjectiveError,
 )
+from workers.settings import ENV_OBJECTIVE_MODULES
 
 logger = logging.getLogger(__name__)
+
+#: Entry-point group through which installed packages provide objectives.
+ENTRY_POINT_GROUP = "bo_scheduler.objectives"
 
 ObjectiveFunction = Callable[..., Mapping[str, Any]]
 F = TypeVar("F", bound=ObjectiveFunction)

@@ -1010,7 +1010,7 @@ def celery_app_for(services: Services) -> Any:
     (by a resumed runner, for instance) builds the same app.
     """
     import workers.app as app_module
-    from workers.constants import EMBEDDED_BROKER_URL
+    from workers.settings import EMBEDDED_BROKER_URL
 
     wanted = services.broker_url or EMBEDDED_BROKER_URL
     current = str(app_module.app.conf.broker_url)

@@ -1,8 +1,15 @@
-"""Checks on what crosses the broker: the trial request and the objective's result.
+"""The wire protocol between the scheduler and the workers: both sides import it.
 
-A request or result that is not what the scheduler expects fails the trial
-with a named error saying what was wrong, instead of a KeyError or a NaN
-reaching the model.
+One trial is one Celery task named :data:`TASK_NAME` on queue
+:data:`DEFAULT_QUEUE`, whose single JSON argument is a :class:`TrialRequest`
+(:func:`build_request` on the scheduler's side, :func:`parse_request` on the
+worker's). The task returns ``{metric: value}`` or ``{metric: [mean, sem]}``,
+checked by :func:`normalize_metrics` on the worker and by :func:`result_problem`
+(the same check) when the scheduler reads it back. Beside Celery's own result
+keys, both sides agree on a few Redis keys, all named here.
+
+This module imports neither Celery nor anything from ``scheduler``, so the
+scheduler can use it without loading the workers' app.
 """
 
 from __future__ import annotations
@@ -11,9 +18,60 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Any
+from typing import Any, Final
 
 from workers.errors import InvalidObjectiveResult, InvalidTrialRequest
+
+#: Celery task name of the evaluation task (what the scheduler sends).
+TASK_NAME: Final = "bo_scheduler.evaluate"
+#: Queue the workers consume and the scheduler sends to.
+DEFAULT_QUEUE: Final = "bo-trials"
+#: Message header carrying the id of one publish attempt of a trial's task.
+COPY_HEADER: Final = "bo_copy"
+#: Custom Celery state a task is in while it publishes progress.
+PROGRESS_STATE: Final = "PROGRESS"
+
+# ------------------------------------------------------------------ Redis keys
+
+#: Celery's result entries: ``celery-task-meta-<task id>``.
+RESULT_KEY_PREFIX: Final = "celery-task-meta-"
+#: Set by the scheduler before it sends a task ("sending <token>", then "sent").
+SENT_MARKER_PREFIX: Final = "bo-sent-"
+#: Set by the scheduler to ask a trial to stop at its next progress report.
+STOP_KEY_PREFIX: Final = "bo-stop-"
+#: Where a finished task leaves its whole learning curve.
+CURVE_KEY_PREFIX: Final = "bo-curve-"
+#: Names the message copy that runs a task (see ``workers.claim``).
+CLAIM_KEY_PREFIX: Final = "bo-claim-"
+
+
+def result_key(task_id: str) -> str:
+    """Redis key under which Celery stores the state and result of ``task_id``."""
+    return f"{RESULT_KEY_PREFIX}{task_id}"
+
+
+def sent_marker_key(task_id: str) -> str:
+    """Result-backend key of the scheduler's send marker for ``task_id``."""
+    return f"{SENT_MARKER_PREFIX}{task_id}"
+
+
+def stop_key(task_id: str) -> str:
+    """Result-backend key whose presence asks the trial run by ``task_id`` to stop."""
+    return f"{STOP_KEY_PREFIX}{task_id}"
+
+
+def curve_key(task_id: str) -> str:
+    """Result-backend key holding the curve ``task_id`` reported, once it has returned
+    (its ``SUCCESS`` result replaces the ``PROGRESS`` state that held the curve)."""
+    return f"{CURVE_KEY_PREFIX}{task_id}"
+
+
+def claim_key(task_id: str) -> str:
+    """Result-backend key naming the message copy that runs ``task_id``."""
+    return f"{CLAIM_KEY_PREFIX}{task_id}"
+
+
+# --------------------------------------------------------------------- request
 
 #: What a metric value becomes once checked: a float, or ``[mean, sem]``.
 MetricValue = float | list[float | None]
@@ -32,6 +90,23 @@ class TrialRequest:
     parameters: dict[str, Any]
     options: dict[str, Any] = field(default_factory=dict)
     arm_name: str | None = None
+
+
+def build_request(
+    trial_index: int,
+    objective: str,
+    parameters: Mapping[str, Any],
+    options: Mapping[str, Any] | None = None,
+    arm_name: str | None = None,
+) -> dict[str, Any]:
+    """The task argument for one trial; :func:`parse_request` accepts exactly this."""
+    return {
+        "trial_index": trial_index,
+        "objective": objective,
+        "parameters": dict(parameters),
+        "options": dict(options or {}),
+        "arm_name": arm_name,
+    }
 
 
 def _is_number(value: Any) -> bool:
@@ -97,6 +172,9 @@ def parse_request(request: Any) -> TrialRequest:
     )
 
 
+# ---------------------------------------------------------------------- result
+
+
 def normalize_value(value: Any, metric: str, where: str) -> MetricValue:
     """A finite float, or ``[mean, sem]`` with finite mean and sem ≥ 0 or None."""
     if _is_number(value):
@@ -152,3 +230,12 @@ def normalize_metrics(
             f"it has {', '.join(checked) or 'none'}"
         )
     return checked
+
+
+def result_problem(result: Any, where: str = "the task result") -> str | None:
+    """Why a stored SUCCESS result is unusable (the check the worker made), or None."""
+    try:
+        normalize_metrics(result, where)
+    except InvalidObjectiveResult as exc:
+        return str(exc)
+    return None
