@@ -102,6 +102,10 @@ class Experiment:
             return sum(len(self._by_status[s]) for s in statuses)
         return sum(self._step_counts[(step, s)] for s in statuses)
 
+    def status_counts(self) -> dict[str, int]:
+        """{status name: number of trials}, every status present (zeros included)."""
+        return {s.name: len(self._by_status[s]) for s in TrialStatus}
+
     def trial_indices_by_status(self) -> dict[TrialStatus, set[int]]:
         return {s: set(trials) for s, trials in self._by_status.items()}
 

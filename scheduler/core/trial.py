@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from scheduler.core.clock import utcnow
 from scheduler.core.errors import InvalidRunMetadataError, InvalidTrialTransitionError
 from scheduler.core.parameters import TParameterization
 
@@ -59,10 +60,6 @@ _ALLOWED: dict[TrialStatus, frozenset[TrialStatus]] = {
     TrialStatus.STAGED: frozenset(_TERMINAL | {TrialStatus.RUNNING}),
     TrialStatus.RUNNING: _TERMINAL,
 }
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -21,8 +21,9 @@ from __future__ import annotations
 import logging
 import math
 
+from scheduler.core.clock import utcnow
 from scheduler.core.experiment import Experiment
-from scheduler.core.trial import Trial, TrialStatus, utcnow
+from scheduler.core.trial import Trial, TrialStatus
 from scheduler.stopping.base import GlobalStoppingStrategy, require_count, require_number
 
 logger = logging.getLogger(__name__)

@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from scheduler.core.clock import utcnow
 from scheduler.storage.sql.engine import connect, get_engine
 
 CONTROL_TABLE = "boctl_experiments"
@@ -57,10 +58,6 @@ control_table = Table(
 )
 
 _CREATED: set[str] = set()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def requester() -> str:
@@ -85,7 +82,7 @@ class LeaseInfo:
 
 
 def _age(when: datetime) -> float:
-    return (_now() - when).total_seconds()
+    return (utcnow() - when).total_seconds()
 
 
 class ControlStore:
@@ -111,7 +108,7 @@ class ControlStore:
         try:
             with connect(self.engine) as conn:
                 conn.execute(
-                    insert(control_table).values(name=name, stop_counter=0, updated_at=_now())
+                    insert(control_table).values(name=name, stop_counter=0, updated_at=utcnow())
                 )
         except IntegrityError:
             pass  # created concurrently
@@ -124,7 +121,7 @@ class ControlStore:
             conn.execute(
                 update(control_table)
                 .where(control_table.c.name == name)
-                .values(config=json.dumps(config), config_source=source, updated_at=_now())
+                .values(config=json.dumps(config), config_source=source, updated_at=utcnow())
             )
 
     def load_config(self, name: str) -> tuple[dict[str, Any], str] | None:
@@ -159,8 +156,8 @@ class ControlStore:
                     stop_counter=control_table.c.stop_counter + 1,
                     stop_reason=reason,
                     stop_requested_by=by or requester(),
-                    stop_requested_at=_now(),
-                    updated_at=_now(),
+                    stop_requested_at=utcnow(),
+                    updated_at=utcnow(),
                 )
             )
         return self.stop_counter(name)

@@ -15,24 +15,14 @@ Times are the schedulers' own UTC clocks: keep hosts NTP-synchronized.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
 
+from scheduler.core.clock import as_utc, utcnow
 from scheduler.storage.errors import ExperimentLockedError, StaleExperimentError
 from scheduler.storage.sql.models import LeaseRow
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; everything we store is UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from typing import Any
 
 import pandas as pd
 
+from scheduler.core.clock import as_utc
 from scheduler.core.data import Data
 from scheduler.core.experiment import Experiment
 from scheduler.core.trial import Arm, Trial, TrialStatus
 from scheduler.storage.sql.engine import json_dumps
-from scheduler.storage.sql.lease import as_utc
 
 #: Trial columns that change over a trial's life, in snapshot order.
 TRIAL_COLUMNS = (

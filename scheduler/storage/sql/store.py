@@ -20,6 +20,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
+from scheduler.core.clock import utcnow
 from scheduler.core.data import Data
 from scheduler.core.experiment import Experiment
 from scheduler.core.trial import Trial
@@ -167,7 +168,7 @@ class SQLStore:
         with connect(self.engine) as conn:
             row = experiment_row(conn, name)
             current = lease.read(conn, row.id)
-            now = lease.utcnow()
+            now = utcnow()
             timeout = self.settings.lease_timeout_seconds
             if current.owner_id != self.owner_id and current.is_alive(now, timeout):
                 raise lease.locked_error(name, current, now, timeout)
@@ -248,7 +249,7 @@ class SQLStore:
                 conn.execute(
                     update(GenerationStrategyRow)
                     .where(GenerationStrategyRow.experiment_id == tracked.experiment_id)
-                    .values(state=state, time_updated=lease.utcnow())
+                    .values(state=state, time_updated=utcnow())
                 )
         tracked.snapshots.update(snapshots)
         tracked.strategy_state = text
@@ -287,7 +288,7 @@ class SQLStore:
         if time.monotonic() - tracked.last_heartbeat < timeout / 6:
             return
         with connect(self.engine) as conn:
-            renewed = lease.renew(conn, tracked.experiment_id, self.owner_id, lease.utcnow())
+            renewed = lease.renew(conn, tracked.experiment_id, self.owner_id, utcnow())
         if not renewed:
             tracked.holds_lease = False
             raise ExperimentLockedError(
@@ -320,7 +321,7 @@ class SQLStore:
     def _create(
         self, conn: Connection, experiment: Experiment, encoded: dict[str, Any]
     ) -> _Tracked:
-        now = lease.utcnow()
+        now = utcnow()
         experiment_id = conn.execute(
             insert(ExperimentRow)
             .values(name=experiment.name, time_created=now, **encoded)
@@ -396,7 +397,7 @@ class SQLStore:
             "name": name,
             "definition": definition,
             "state": state,
-            "time_updated": lease.utcnow(),
+            "time_updated": utcnow(),
         }
         result = conn.execute(
             update(GenerationStrategyRow)
