@@ -36,8 +36,8 @@ from scheduler import (
     SchedulerOptions,
     SearchSpace,
 )
+from scheduler.celery import CeleryMetric, CeleryRunner
 from scheduler.celery.broker_queue import held_task_ids
-from scheduler.celery.runner import CeleryMetric, CeleryRunner
 from tests.support.celery_workers import celery_workers
 from tests.support.services import private_redis
 from workers.protocol import TASK_NAME

@@ -45,7 +45,7 @@ from scheduler import (
     choose_generation_strategy,
 )
 from scheduler.analysis.report import best_observed_trial
-from scheduler.celery.runner import CeleryMetric, CeleryRunner
+from scheduler.celery import CeleryMetric, CeleryRunner
 from scheduler.celery.task_states import revoked_progress
 from scheduler.stopping import PercentileEarlyStoppingStrategy
 from tests.support.celery_workers import celery_workers

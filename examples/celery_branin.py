@@ -29,7 +29,7 @@ from scheduler import (
     choose_generation_strategy,
     exp_to_df,
 )
-from scheduler.celery.runner import CeleryMetric, CeleryRunner
+from scheduler.celery import CeleryMetric, CeleryRunner
 
 
 def make_branin_experiment() -> Experiment:

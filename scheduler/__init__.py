@@ -3,8 +3,9 @@
 The public API mirrors Ax's Scheduler tutorial; see README.md.
 """
 
+from scheduler import local as _local  # noqa: F401  (registers FunctionRunner for storage)
 from scheduler.analysis.report import exp_to_df
-from scheduler.celery.runner import CeleryMetric, CeleryRunner
+from scheduler.celery import CeleryMetric, CeleryRunner
 from scheduler.core import (
     Arm,
     ChoiceParameter,

@@ -8,7 +8,7 @@ the backend lost its data (e.g. Redis restarted without persistence).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scheduler.core.trial import TrialStatus
@@ -28,9 +28,22 @@ class TaskView:
     result: Any = None
     progress: list[dict[str, Any]] | None = None
 
+    def with_progress(self, progress: list[dict[str, Any]] | None) -> TaskView:
+        """This view with `progress` as its curve."""
+        return replace(self, progress=progress)
 
-def view_of(meta: dict[str, Any] | None, marker_present: bool, stopped_early: bool) -> TaskView:
-    """Map a decoded `celery-task-meta-*` value (or None) to a `TaskView`."""
+
+def view_of(
+    meta: dict[str, Any] | None,
+    marker_present: bool,
+    stopped_early: bool,
+    curve: list[dict[str, Any]] | None = None,
+) -> TaskView:
+    """Map a decoded `celery-task-meta-*` value (or None) to a `TaskView`.
+
+    `curve` is what a finished task left under its curve key: a SUCCESS result
+    replaces the PROGRESS state that held the curve, so a completed view takes it.
+    """
     if meta is None:
         if not marker_present:
             return TaskView(TrialStatus.FAILED, reason="lost")
@@ -51,7 +64,7 @@ def view_of(meta: dict[str, Any] | None, marker_present: bool, stopped_early: bo
         problem = result_problem(result)
         if problem is not None:
             return TaskView(TrialStatus.FAILED, reason=problem)
-        return TaskView(TrialStatus.COMPLETED, result=result)
+        return TaskView(TrialStatus.COMPLETED, result=result, progress=curve)
     if state in FAILED_STATES:
         return TaskView(TrialStatus.FAILED, reason=failure_reason(meta))
     if state == "REVOKED":

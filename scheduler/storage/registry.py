@@ -22,7 +22,6 @@ from typing import Any, Literal, TypeVar
 
 from scheduler.core.metric import Metric
 from scheduler.core.runner import Runner
-from scheduler.local.runner import FunctionMetric, FunctionRunner
 from scheduler.storage.errors import EncodingError, StorageError, UnregisteredClassError
 
 Kind = Literal["runner", "metric"]
@@ -32,12 +31,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 Encode = Callable[[Any, "Registry"], dict[str, Any]]
 Decode = Callable[[type, dict[str, Any], "Registry"], Any]
-
-#: Classes registered on first use, so `scheduler.storage` does not import Celery.
-_LAZY: dict[str, dict[str, str]] = {
-    "runner": {"CeleryRunner": "scheduler.celery.runner:CeleryRunner"},
-    "metric": {"CeleryMetric": "scheduler.celery.runner:CeleryMetric"},
-}
 
 
 def _encode_init_args(obj: Any, registry: Registry) -> dict[str, Any]:
@@ -52,14 +45,6 @@ def _encode_init_args(obj: Any, registry: Registry) -> dict[str, Any]:
 
 def _decode_init_args(cls: type, args: dict[str, Any], registry: Registry) -> Any:
     return cls(**args)
-
-
-def _encode_function_runner(obj: Any, registry: Registry) -> dict[str, Any]:
-    return {"function": registry.function_name(obj.function)}
-
-
-def _decode_function_runner(cls: type, args: dict[str, Any], registry: Registry) -> Any:
-    return cls(registry.function(str(args["function"])))
 
 
 @dataclass(frozen=True)
@@ -150,18 +135,6 @@ class Registry:
     def _root(self) -> Registry:
         return self if self.parent is None else self.parent._root()
 
-    def _load_lazy(self, kind: Kind, name: str) -> Codec | None:
-        target = _LAZY[kind].get(name)
-        if target is None:
-            return None
-        module, _, attr = target.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            return None
-        self._root().register(kind, cls, name)
-        return self._lookup_name(kind, name)
-
     def check_registered(self, items: Iterable[tuple[Kind, Any]]) -> None:
         """Raise one `UnregisteredClassError` naming every unregistered class at once."""
         missing: dict[type, Kind] = {}
@@ -184,13 +157,7 @@ class Registry:
         )
 
     def _find_class(self, kind: Kind, cls: type) -> Codec | None:
-        codec = self._lookup_class(kind, cls)
-        if codec is None:
-            lazy = {v: k for k, v in _LAZY[kind].items()}.get(
-                f"{cls.__module__}:{cls.__qualname__}"
-            )
-            codec = None if lazy is None else self._load_lazy(kind, lazy)
-        return codec
+        return self._lookup_class(kind, cls)
 
     def codec_for(self, kind: Kind, obj: Any) -> Codec:
         cls = type(obj)
@@ -200,7 +167,7 @@ class Registry:
         return codec
 
     def codec_named(self, kind: Kind, name: str) -> Codec:
-        codec = self._lookup_name(kind, name) or self._load_lazy(kind, name)
+        codec = self._lookup_name(kind, name)
         if codec is None:
             raise UnregisteredClassError(
                 f"The database stores a {kind} of type {name!r}, which is not registered "
@@ -351,10 +318,6 @@ def _resolve_path(path: str) -> Callable[..., Any] | None:
 DEFAULT_REGISTRY = Registry()
 DEFAULT_REGISTRY.register("runner", Runner)
 DEFAULT_REGISTRY.register("metric", Metric)
-DEFAULT_REGISTRY.register("metric", FunctionMetric)
-DEFAULT_REGISTRY.register(
-    "runner", FunctionRunner, encode=_encode_function_runner, decode=_decode_function_runner
-)
 
 
 def register_runner(cls: C, name: str | None = None) -> C:

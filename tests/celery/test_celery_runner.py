@@ -27,7 +27,7 @@ from scheduler import (
     SearchSpace,
     TrialStatus,
 )
-from scheduler.celery.runner import CeleryMetric, CeleryRunner
+from scheduler.celery import CeleryMetric, CeleryRunner, bind_app
 from scheduler.core.trial import Trial
 from scheduler.storage import DBSettings, SQLStore, load_experiment
 from tests.support.celery_workers import WorkerFleet
@@ -130,13 +130,14 @@ def test_states_map_as_designed_at_every_stage(fleet: WorkerFleet, tmp_path: Pat
     assert wait_for(
         lambda: (
             bool(runner.poll_trial_status([trial]))
-            and len(runner.progress.get(trial.index, [])) == 3
+            and len(runner.views[trial.index].progress or []) == 3
         )
     )
-    assert [p["step"] for p in runner.progress[trial.index]] == [0, 1, 2]
+    assert [p["step"] for p in runner.views[trial.index].progress or []] == [0, 1, 2]
     gate.write_text("go")
     assert poll_until(runner, trial, TrialStatus.COMPLETED) is TrialStatus.COMPLETED
-    assert trial.run_metadata["result"] == {"loss": pytest.approx(0.2)}
+    assert runner.view(trial).result == {"loss": pytest.approx(0.2)}
+    assert "result" not in trial.run_metadata  # the poll's view holds it, not a copy
 
     # FAILURE -> FAILED with the exception's message as the reason.
     failing = experiment_for(fleet, "raises", "x")
@@ -194,7 +195,7 @@ def test_worker_child_killed_mid_task_leaves_no_trial_stuck(
     assert trial.status.is_terminal, "a killed worker child must not leave the trial stuck"
     # acks_late + reject_on_worker_lost: the message is redelivered and the re-run succeeds.
     assert trial.status is TrialStatus.COMPLETED
-    assert trial.run_metadata["result"] == {"attempts": 2.0}
+    assert trial.objective_mean == pytest.approx(2.0)  # the re-run's result, stored as data
 
 
 def test_sending_twice_reattaches_instead_of_duplicating(fleet: WorkerFleet, redis_db: Any) -> None:
@@ -266,7 +267,7 @@ def test_a_poll_that_sees_completions_reads_their_curves_in_the_same_round_trip(
     assert statuses == {TrialStatus.COMPLETED: {0, 1, 2}}
     assert calls == ["MGET"]
     for trial in trials:
-        assert [p["step"] for p in runner.progress[trial.index]] == [0, 1, 2]
+        assert [p["step"] for p in runner.views[trial.index].progress or []] == [0, 1, 2]
 
 
 def test_capacity_reads_free_worker_slots(fleet: WorkerFleet) -> None:
@@ -297,7 +298,7 @@ def test_resume_collects_trials_sent_just_before_a_crash(
         fleet.app.AsyncResult(task_id).get(timeout=30)
 
     resumed = Scheduler.from_stored_experiment(
-        experiment.name, FAST, settings, celery_app=fleet.app
+        experiment.name, FAST, settings, bind_runner=bind_app(fleet.app)
     )
 
     stored = load_experiment(experiment.name, settings)

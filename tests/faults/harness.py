@@ -47,7 +47,7 @@ from scheduler import (
     SchedulerOptions,
     SearchSpace,
 )
-from scheduler.celery.runner import CeleryMetric, CeleryRunner
+from scheduler.celery import CeleryMetric, CeleryRunner
 from scheduler.storage import SQLStore
 from scheduler.storage.sql.engine import connect
 from scheduler.storage.sql.models import DataRow, ExperimentRow, TrialRow

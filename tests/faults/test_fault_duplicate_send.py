@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from scheduler.celery.runner import SENDING, CeleryRunner
+from scheduler.celery import CeleryRunner
+from scheduler.celery.sending import SENDING
 from scheduler.core.trial import Trial, TrialStatus
 from tests.faults.fault_objectives import branin, executions
 from tests.faults.harness import UNACKED_KEY, branin_experiment, fleet, wait_for
@@ -47,7 +48,7 @@ def test_a_send_whose_reply_was_lost_runs_the_trial_once(tmp_path: Path, workers
         assert proxy.cut.is_set(), "the publish's reply was never cut"
         logs = run_both_copies(redis, runner, trial, tmp_path, workers, "SUCCESS")
     assert_ran_once(trial, tmp_path, logs)
-    assert trial.run_metadata["result"]["branin"] == pytest.approx(branin(**PARAMETERS))
+    assert runner.view(trial).result["branin"] == pytest.approx(branin(**PARAMETERS))
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -61,7 +62,7 @@ def test_a_resend_after_a_crash_mid_send_runs_the_trial_once(tmp_path: Path, wor
             app.close()
         logs = run_both_copies(redis, runner, trial, tmp_path, workers, "SUCCESS")
     assert_ran_once(trial, tmp_path, logs)
-    assert trial.run_metadata["result"]["branin"] == pytest.approx(branin(**PARAMETERS))
+    assert runner.view(trial).result["branin"] == pytest.approx(branin(**PARAMETERS))
 
 
 def test_a_dropped_copy_leaves_a_failed_trial_failed(tmp_path: Path) -> None:

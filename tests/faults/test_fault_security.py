@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from scheduler import Scheduler, TrialStatus
+from scheduler.celery import CeleryRunner
 from scheduler.celery.results import ResultStore
-from scheduler.celery.runner import CeleryRunner
 from tests.faults.fault_objectives import executions
 from tests.faults.harness import branin_experiment, fast_options, fleet, sobol, sqlite_settings
 from tests.faults.redis_server import RedisServer, redis_server

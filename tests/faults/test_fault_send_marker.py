@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from scheduler.celery.runner import SENDING, SENT, CeleryRunner
+from scheduler.celery import CeleryRunner
+from scheduler.celery.sending import SENDING, SENT
 from scheduler.core.trial import Trial
 from tests.faults.harness import branin_experiment
 from tests.faults.redis_server import redis_server

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.celery.runner import CeleryRunner
+from scheduler.celery import CeleryRunner
 from scheduler.core.trial import TrialStatus
 from tests.faults.fault_objectives import executions
 from tests.faults.harness import (

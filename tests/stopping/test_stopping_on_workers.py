@@ -25,7 +25,7 @@ from scheduler import (
     SearchSpace,
     TrialStatus,
 )
-from scheduler.celery.runner import CeleryMetric, CeleryRunner
+from scheduler.celery import CeleryMetric, CeleryRunner
 from scheduler.celery.task_states import revoked_progress
 from scheduler.core.trial import Trial
 from scheduler.generation.base import GenerationContext
@@ -153,7 +153,8 @@ def test_a_completed_trial_keeps_every_point_reported_between_polls(
 
     def open_gate_once_all_points_seen(scheduler: Scheduler) -> None:
         # The worker reported ten points between two polls; the PROGRESS meta holds them all.
-        if len(runner.progress.get(0, [])) == 10 and not gate.exists():
+        view = runner.views.get(0)
+        if view is not None and len(view.progress or []) == 10 and not gate.exists():
             attached.append(len(steps_of(experiment, experiment.trials[0])))
             gate.write_text("go")
 
@@ -188,9 +189,9 @@ def test_a_trial_ending_between_polls_keeps_its_whole_curve_and_the_runner_forge
         assert steps_of(experiment, trial) == [0.0, 1.0, 2.0, 3.0, 4.0]
         assert trial.objective_mean == pytest.approx(0.2)
     # Only the last trial's curve is still held; the next poll drops it too.
-    assert set(runner.progress) <= {2}
+    assert set(runner.views) <= {2}
     runner.poll_trial_status([])
-    assert runner.progress == {} and runner.failure_reason(experiment.trials[2]) is None
+    assert not runner.views and runner.failure_reason(experiment.trials[2]) is None
 
 
 def test_global_stopping_ends_a_plateau_before_its_budget_unless_ignored(
