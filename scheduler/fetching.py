@@ -1,4 +1,4 @@
-"""Fetch a trial's data from its metrics and check it is usable.
+"""What the loop reads from runners and metrics, checked: polls and trial data.
 
 Returns a reason string instead of raising, so one bad trial fails that trial
 and never the whole loop.
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 
 from scheduler.core.data import Data
-from scheduler.core.errors import MissingMetricError
+from scheduler.core.errors import InvalidRunMetadataError, MissingMetricError
 from scheduler.core.experiment import Experiment
 from scheduler.core.result import Err
-from scheduler.core.trial import Trial
+from scheduler.core.trial import Trial, TrialStatus
 
 logger = logging.getLogger(__name__)
 
@@ -65,3 +66,40 @@ def _check_metric_rows(data: Data, metric: str, trial_index: int) -> str | None:
     if not math.isfinite(last):
         return f"metric {metric!r} of trial {trial_index} is not a finite number ({last})"
     return None
+
+
+def validated_poll(statuses: object, experiment: Experiment) -> Iterator[tuple[TrialStatus, Trial]]:
+    """Yield (status, trial) from a runner's poll, rejecting malformed answers."""
+    if not isinstance(statuses, dict):
+        raise InvalidRunMetadataError(
+            "Runner.poll_trial_status must return {TrialStatus: set(trial_index)}, "
+            f"got {type(statuses).__name__}."
+        )
+    order = [
+        TrialStatus.RUNNING,
+        TrialStatus.COMPLETED,
+        TrialStatus.EARLY_STOPPED,
+        TrialStatus.FAILED,
+        TrialStatus.ABANDONED,
+        TrialStatus.STAGED,
+        TrialStatus.CANDIDATE,
+    ]
+    for status in sorted(statuses, key=lambda s: order.index(s) if s in order else 99):
+        if not isinstance(status, TrialStatus):
+            raise InvalidRunMetadataError(
+                f"Runner.poll_trial_status returned key {status!r}; keys must be "
+                "TrialStatus members."
+            )
+        try:
+            indices = [int(index) for index in statuses[status]]
+        except (TypeError, ValueError) as exc:
+            raise InvalidRunMetadataError(
+                f"Runner.poll_trial_status returned {statuses[status]!r} for "
+                f"{status.name}; each value must be a set of trial indices (ints)."
+            ) from exc
+        for index in indices:
+            trial = experiment.trials.get(index)
+            if trial is None:
+                logger.warning("runner reported unknown trial index %r", index)
+                continue
+            yield status, trial

@@ -10,9 +10,10 @@ finished meanwhile), and continues from there.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from scheduler.celery.runner import CeleryRunner
+from scheduler.core.runner import Runner
 from scheduler.generation.strategy import GenerationStrategy
 from scheduler.options import SchedulerOptions
 from scheduler.storage.errors import StorageError
@@ -33,7 +34,7 @@ def from_stored_experiment(
     options: SchedulerOptions | None = None,
     db_settings: DBSettings | str | None = None,
     generation_strategy: GenerationStrategy | None = None,
-    celery_app: Any = None,
+    bind_runner: Callable[[Runner], object] | None = None,
     **scheduler_kwargs: Any,
 ) -> S:
     """Load `experiment_name` and return a `scheduler_class` ready to continue it.
@@ -42,17 +43,18 @@ def from_stored_experiment(
     state; pass `generation_strategy` to use another one (it still gets the
     stored generator state for steps of the same name, so e.g. Sobol does not
     propose its first points again). Trials that were STAGED or RUNNING, and
-    CANDIDATE trials the runner had already sent (`Runner.find_sent`), are
+    CANDIDATE trials the runner had already sent (`FindsSentTrials`), are
     polled once before this returns.
 
-    `celery_app`: the app a stored `CeleryRunner` uses, set before that poll.
-    Without it the runner uses `workers.app.app`, configured from the
-    environment (`BO_BROKER_URL`, ...) when `workers.app` was imported.
+    `bind_runner(runner)` is called with the loaded runner before that poll, to
+    give it what a stored runner cannot carry (e.g. `scheduler.celery.bind_app(app)`
+    makes a stored `CeleryRunner` send with `app`). The loop never names a runner
+    class: a runner that needs nothing is used as loaded.
     """
     store = SQLStore(db_settings)
     experiment, stored_strategy = store.load_experiment(experiment_name)
-    if celery_app is not None and isinstance(experiment.runner, CeleryRunner):
-        experiment.runner.app = celery_app
+    if bind_runner is not None and experiment.runner is not None:
+        bind_runner(experiment.runner)
     strategy = generation_strategy or stored_strategy
     if strategy is None:
         raise StorageError(

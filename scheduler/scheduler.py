@@ -7,40 +7,35 @@ when one is configured) as it happens, so a new scheduler can resume.
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
+from scheduler.analysis.best_finder import BestPointFinder, BestTrial
 from scheduler.core.data import Data
 from scheduler.core.errors import (
-    FailureRateExceededError,
     InvalidOptimizationConfigError,
     InvalidRunMetadataError,
     InvalidSchedulerOptionsError,
 )
 from scheduler.core.experiment import Experiment
 from scheduler.core.parameters import TParameterization
-from scheduler.core.runner import Runner
+from scheduler.core.runner import FindsSentTrials, Runner
 from scheduler.core.trial import Trial, TrialStatus
-from scheduler.fetching import fetch_trial_data
+from scheduler.failure_rate import check_failure_rate
+from scheduler.fetching import fetch_trial_data, validated_poll
 from scheduler.generation.strategy import GenerationStrategy
+from scheduler.listeners import SchedulerListener, notify
 from scheduler.options import SchedulerOptions
 from scheduler.stopping.progress import check_progress_metrics, fetch_progress
 from scheduler.storage.store import ExperimentStore, NullStore
 
-if TYPE_CHECKING:
-    from scheduler.analysis.best_point import BestPointModel
-
 logger = logging.getLogger("scheduler")
 
 IdleCallback = Callable[["Scheduler"], Any]
-
-#: Above this many completed trials `get_best_trial` uses observed values, not a GP.
-MAX_OBSERVATIONS_FOR_MODEL_BEST = 300
 
 
 class Scheduler:
@@ -53,7 +48,9 @@ class Scheduler:
         options: SchedulerOptions | None = None,
         db_settings: Any = None,
         store: ExperimentStore | None = None,
+        listeners: Sequence[SchedulerListener] = (),
     ) -> None:
+        """`listeners` are told what the loop does (see `scheduler.listeners`)."""
         if not isinstance(experiment.runner, Runner):
             raise InvalidSchedulerOptionsError(
                 f"Experiment {experiment.name!r} has no runner; pass "
@@ -75,8 +72,8 @@ class Scheduler:
         self._last_deploy = 0.0
         self._stop_reason: str | None = None
         self._fetched: list[Data] = []  # data fetched this poll, saved in one batch
-        self._best_trial: tuple[tuple[Any, ...], Any] | None = None  # (state, answer)
-        self._best_point_model: BestPointModel | None = None  # warm-starts best-point fits
+        self._best = BestPointFinder()
+        self.listeners: list[SchedulerListener] = list(listeners)
         self._store.save_experiment(experiment, generation_strategy)
 
     # -- views ---------------------------------------------------------------
@@ -247,6 +244,7 @@ class Scheduler:
         n = self._capacity(remaining)
         if n <= 0:
             return 0
+        started = time.perf_counter()
         runs = self.generation_strategy.gen(self.experiment, n)
         trials = [
             self.experiment.new_trial(
@@ -257,6 +255,7 @@ class Scheduler:
             for run in runs
         ]
         self._store.save_new_trials(self.experiment, trials, self.generation_strategy)
+        notify(self.listeners, "on_generate", self, trials, time.perf_counter() - started)
         return self._deploy(trials)
 
     def _deploy(self, trials: Sequence[Trial]) -> int:
@@ -275,6 +274,8 @@ class Scheduler:
     def reattach_sent_candidates(self) -> list[Trial]:
         """Record as deployed the CANDIDATE trials the runner says were already sent
         (a crash came between the send and its save), so the next poll covers them."""
+        if not isinstance(self.runner, FindsSentTrials):
+            return []  # the runner cannot tell: the next run deploys them
         reattached = []
         for trial in self.candidate_trials:
             run_metadata = self.runner.find_sent(trial)
@@ -291,7 +292,7 @@ class Scheduler:
                 metadata = self.runner.run_multiple(trials)
             except Exception as exc:
                 for trial in trials:
-                    trial.mark_failed(f"deploy failed: {exc}")
+                    self._mark(trial, TrialStatus.FAILED, f"deploy failed: {exc}")
                 logger.exception("run_multiple failed for %d trials", len(trials))
                 return
             for trial in trials:
@@ -302,7 +303,7 @@ class Scheduler:
                 try:
                     run_metadata = self.runner.run(trial)
                 except Exception as exc:
-                    trial.mark_failed(f"deploy failed: {exc}")
+                    self._mark(trial, TrialStatus.FAILED, f"deploy failed: {exc}")
                     logger.exception("run failed for trial %d", trial.index)
                     continue
                 self._record_deploy(trial, run_metadata)
@@ -314,22 +315,29 @@ class Scheduler:
         except InvalidRunMetadataError as exc:
             trial.mark_failed(str(exc))
             raise
-        if self.runner.staging_required:
-            trial.mark_staged()
-        else:
-            trial.mark_running()
+        self._mark(
+            trial, TrialStatus.STAGED if self.runner.staging_required else TrialStatus.RUNNING
+        )
         logger.info("trial %d deployed: %s", trial.index, trial.arm.parameters)
+
+    def _mark(self, trial: Trial, status: TrialStatus, reason: str | None = None) -> None:
+        """Move `trial` to `status` outside a poll and tell the listeners."""
+        previous = trial.status
+        trial.mark_as(status, reason)
+        notify(self.listeners, "on_trial_status", self, trial, previous)
 
     # -- polling -------------------------------------------------------------
     def poll_and_process_results(self) -> tuple[bool, bool]:
         """Poll outstanding trials once; returns (anything changed, any completed)."""
+        started = time.perf_counter()
         outstanding = self.running_trials
+        before = {trial.index: trial.status for trial in outstanding}
         changed: list[Trial] = []
         self._fetched = []
         completed = False
         if outstanding:
             statuses = self.runner.poll_trial_status(outstanding)
-            for status, trial in _validated_poll(statuses, self.experiment):
+            for status, trial in validated_poll(statuses, self.experiment):
                 if self._apply_status(trial, status):
                     changed.append(trial)
                     completed = completed or trial.status is TrialStatus.COMPLETED
@@ -340,6 +348,9 @@ class Scheduler:
             self._fetched = []
         if changed:
             self._store.save_trials(self.experiment, changed)
+        for trial in changed:
+            notify(self.listeners, "on_trial_status", self, trial, before[trial.index])
+        notify(self.listeners, "on_poll", self, time.perf_counter() - started)
         return bool(changed), completed
 
     def _apply_status(self, trial: Trial, status: TrialStatus) -> bool:
@@ -427,24 +438,7 @@ class Scheduler:
         return bool(stop)
 
     def _check_failure_rate(self) -> None:
-        num_failed = self.experiment.count_by_status(TrialStatus.FAILED)
-        if num_failed < self.options.min_failed_trials_for_failure_rate_check:
-            return
-        num_deployed = self.experiment.num_trials - self.experiment.count_by_status(
-            TrialStatus.CANDIDATE
-        )
-        rate = num_failed / num_deployed
-        if rate <= self.options.tolerated_trial_failure_rate:
-            return
-        failed = self.experiment.trials_by_status(TrialStatus.FAILED)
-        reasons = Counter(t.failed_reason or "unknown" for t in failed).most_common(3)
-        listed = "; ".join(f"{count}x {reason}" for reason, count in reasons)
-        raise FailureRateExceededError(
-            f"{num_failed} of {num_deployed} deployed trials failed ({rate:.0%}), "
-            f"more than the tolerated {self.options.tolerated_trial_failure_rate:.0%}. "
-            f"Most common reasons: {listed}. Fix the cause, or raise "
-            "SchedulerOptions.tolerated_trial_failure_rate."
-        )
+        check_failure_rate(self.experiment, self.options)
 
     # -- results -------------------------------------------------------------
     def report_results(self, force_refit: bool = False) -> Any:
@@ -454,50 +448,22 @@ class Scheduler:
             "completed": len(self.experiment.trials_by_status(TrialStatus.COMPLETED)),
         }
 
-    def get_best_trial(
-        self, use_model_predictions: bool = True
-    ) -> tuple[int, TParameterization, dict[str, float]] | None:
+    def get_best_trial(self, use_model_predictions: bool = True) -> BestTrial | None:
         """(index, parameters, metric means) of the best feasible trial so far.
 
-        With noisy data the means are the GP's predictions (see
-        `scheduler.analysis.best_point`), up to `MAX_OBSERVATIONS_FOR_MODEL_BEST`
-        completed trials; beyond that, fitting costs more than it is worth and
-        the observed values are used. The answer is kept until data arrive or a
-        trial completes: a progress display may ask after every poll.
+        With noisy data the means are the GP's predictions, for up to a few
+        hundred completed trials (see `scheduler.analysis.best_finder`); the
+        answer is kept until data arrive or a trial completes.
         """
-        completed = self.experiment.count_by_status(TrialStatus.COMPLETED)
-        use_model = use_model_predictions and 0 < completed <= MAX_OBSERVATIONS_FOR_MODEL_BEST
         kernel = self.generation_strategy.model_kernel
-        key = (use_model, kernel, completed, self.experiment.data_version)
-        if self._best_trial is None or self._best_trial[0] != key:
-            self._best_trial = (key, self._find_best_trial(use_model, kernel))
-        return copy.deepcopy(self._best_trial[1])
-
-    def _find_best_trial(
-        self, use_model: bool, kernel: str | None
-    ) -> tuple[int, TParameterization, dict[str, float]] | None:
-        if not use_model:
-            from scheduler.analysis.report import best_observed_trial
-
-            return best_observed_trial(self.experiment)
-        from scheduler.analysis.best_point import BestPointModel, best_trial
-
-        if self._best_point_model is None or self._best_point_model.kernel != kernel:
-            self._best_point_model = BestPointModel(kernel)
-        return best_trial(self.experiment, use_model=True, model=self._best_point_model)
+        return self._best.best_trial(self.experiment, kernel, use_model_predictions)
 
     def get_pareto_optimal_parameters(
         self, use_model_predictions: bool = True
     ) -> dict[int, tuple[TParameterization, dict[str, float]]]:
         """{trial index: (parameters, metric means)} of the feasible Pareto set."""
-        from scheduler.analysis.best_point import pareto_optimal_parameters
-
-        completed = self.experiment.count_by_status(TrialStatus.COMPLETED)
-        use_model = use_model_predictions and completed <= MAX_OBSERVATIONS_FOR_MODEL_BEST
-        from scheduler.analysis.best_point import BestPointModel
-
-        model = BestPointModel(self.generation_strategy.model_kernel)
-        return pareto_optimal_parameters(self.experiment, use_model=use_model, model=model)
+        kernel = self.generation_strategy.model_kernel
+        return self._best.pareto(self.experiment, kernel, use_model_predictions)
 
     def get_best_parameters(self) -> TParameterization | None:
         best = self.get_best_trial()
@@ -532,55 +498,16 @@ class Scheduler:
         options: SchedulerOptions | None = None,
         db_settings: Any = None,
         generation_strategy: GenerationStrategy | None = None,
-        celery_app: Any = None,
+        bind_runner: Callable[[Runner], object] | None = None,
         **kwargs: Any,
     ) -> Self:
         """Load a stored experiment and continue it (see `scheduler.resume`);
-        `celery_app` is the app its `CeleryRunner` must use, if not the default."""
+        `bind_runner` prepares the loaded runner (e.g. `scheduler.celery.bind_app`)."""
         from scheduler.resume import from_stored_experiment
 
         return from_stored_experiment(
-            cls, experiment_name, options, db_settings, generation_strategy, celery_app, **kwargs
+            cls, experiment_name, options, db_settings, generation_strategy, bind_runner, **kwargs
         )
-
-
-def _validated_poll(
-    statuses: object, experiment: Experiment
-) -> Iterator[tuple[TrialStatus, Trial]]:
-    """Yield (status, trial) from a runner's poll, rejecting malformed answers."""
-    if not isinstance(statuses, dict):
-        raise InvalidRunMetadataError(
-            "Runner.poll_trial_status must return {TrialStatus: set(trial_index)}, "
-            f"got {type(statuses).__name__}."
-        )
-    order = [
-        TrialStatus.RUNNING,
-        TrialStatus.COMPLETED,
-        TrialStatus.EARLY_STOPPED,
-        TrialStatus.FAILED,
-        TrialStatus.ABANDONED,
-        TrialStatus.STAGED,
-        TrialStatus.CANDIDATE,
-    ]
-    for status in sorted(statuses, key=lambda s: order.index(s) if s in order else 99):
-        if not isinstance(status, TrialStatus):
-            raise InvalidRunMetadataError(
-                f"Runner.poll_trial_status returned key {status!r}; keys must be "
-                "TrialStatus members."
-            )
-        try:
-            indices = [int(index) for index in statuses[status]]
-        except (TypeError, ValueError) as exc:
-            raise InvalidRunMetadataError(
-                f"Runner.poll_trial_status returned {statuses[status]!r} for "
-                f"{status.name}; each value must be a set of trial indices (ints)."
-            ) from exc
-        for index in indices:
-            trial = experiment.trials.get(index)
-            if trial is None:
-                logger.warning("runner reported unknown trial index %r", index)
-                continue
-            yield status, trial
 
 
 def _store_for(db_settings: Any) -> ExperimentStore:

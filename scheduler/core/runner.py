@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from scheduler.core.trial import Trial, TrialStatus
 
@@ -26,13 +26,6 @@ class Runner:
         """Deploy several trials; override when one call can send many."""
         return {trial.index: self.run(trial) for trial in trials}
 
-    def find_sent(self, trial: Trial) -> dict[str, Any] | None:
-        """Run metadata for a CANDIDATE trial that a crashed scheduler had already
-        sent, or None. On resume such trials are polled with the rest, so results
-        that came in while no scheduler ran are collected at once. Default: None,
-        and the next run deploys the trial (so `run` must then be idempotent)."""
-        return None
-
     def poll_trial_status(self, trials: Iterable[Trial]) -> dict[TrialStatus, set[int]]:
         raise NotImplementedError(
             f"{type(self).__name__} must implement poll_trial_status(trials)."
@@ -53,3 +46,18 @@ class Runner:
     def serialize_init_args(self) -> dict[str, Any]:
         """JSON-safe constructor arguments, used to store and reload the runner."""
         return {}
+
+
+@runtime_checkable
+class FindsSentTrials(Protocol):
+    """An optional runner capability: telling which CANDIDATE trials it already sent.
+
+    A scheduler killed between a runner's send and the save of its run metadata
+    leaves a CANDIDATE trial whose job is out. On resume, a runner with
+    `find_sent` returns that job's run metadata (or None), and the trial is
+    polled with the rest, so results that came in while no scheduler ran are
+    collected at once. A runner without it has its CANDIDATE trials deployed
+    again by the next run, so its `run` must then be idempotent.
+    """
+
+    def find_sent(self, trial: Trial) -> dict[str, Any] | None: ...

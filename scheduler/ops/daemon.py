@@ -8,9 +8,8 @@ everything saved; trials still out on a fleet keep running and are picked up
 by `bo-scheduler resume NAME`. In embedded mode the trials run inside this
 process, so it first waits for them (the drain) to lose none.
 
-`DaemonScheduler` is the `Scheduler` with instrumentation: it times polls
-and generation calls for Prometheus and tells listeners (the progress bar)
-after every poll.
+The daemon watches the loop through listeners (`scheduler.listeners`): the
+Prometheus exporter and the progress bar; it never patches the loop.
 """
 
 from __future__ import annotations
@@ -19,8 +18,7 @@ import logging
 import signal
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
@@ -28,8 +26,7 @@ from typing import Any
 
 import click
 
-from scheduler.core.experiment import Experiment
-from scheduler.core.trial import TrialStatus
+from scheduler.listeners import SchedulerListener
 from scheduler.ops.config.schema import mask_secrets
 from scheduler.ops.metrics_exporter import SchedulerMetrics
 from scheduler.scheduler import Scheduler
@@ -37,55 +34,8 @@ from scheduler.storage.sql.control import ControlStore
 
 logger = logging.getLogger("scheduler.ops.daemon")
 
-PollListener = Callable[["DaemonScheduler"], None]
-
 #: How long an embedded daemon waits, after a stop, for its in-process trials.
 DEFAULT_DRAIN_SECONDS = 120.0
-
-
-class DaemonScheduler(Scheduler):
-    """A `Scheduler` that reports poll and generation latency and notifies listeners."""
-
-    def __init__(
-        self,
-        experiment: Experiment,
-        *args: Any,
-        metrics: SchedulerMetrics | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.metrics = metrics
-        self.listeners: list[PollListener] = []
-        super().__init__(experiment, *args, **kwargs)
-        self._instrument_generation()
-
-    def _instrument_generation(self) -> None:
-        strategy = self.generation_strategy
-        gen = strategy.gen
-
-        def timed_gen(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return gen(*args, **kwargs)
-            finally:
-                elapsed = time.perf_counter() - start
-                if self.metrics is not None:
-                    self.metrics.observe_generation(elapsed)
-                logger.debug("generation took %.3f s", elapsed)
-
-        setattr(strategy, "gen", timed_gen)  # noqa: B010  (instance-level wrapper)
-
-    def poll_and_process_results(self) -> tuple[bool, bool]:
-        start = time.perf_counter()
-        result = super().poll_and_process_results()
-        if self.metrics is not None:
-            self.metrics.observe_poll(time.perf_counter() - start)
-            self.metrics.update_from(self.experiment)
-        for listener in list(self.listeners):
-            try:
-                listener(self)
-            except Exception:  # a display problem must not stop the loop
-                logger.debug("poll listener failed", exc_info=True)
-        return result
 
 
 @dataclass
@@ -178,10 +128,10 @@ def _stop_watcher(
         thread.join(timeout=5)
 
 
-class _Progress:
+class _Progress(SchedulerListener):
     """A progress bar on stderr: finished trials out of the budget, and the best value."""
 
-    def __init__(self, scheduler: DaemonScheduler, total: int) -> None:
+    def __init__(self, scheduler: Scheduler, total: int) -> None:
         self.total = total
         self.done = 0
         self.bar: Any = click.progressbar(
@@ -195,7 +145,10 @@ class _Progress:
         self.bar.__enter__()
         self.update(scheduler)
 
-    def update(self, scheduler: DaemonScheduler) -> None:
+    def on_poll(self, scheduler: Scheduler, seconds: float) -> None:
+        self.update(scheduler)
+
+    def update(self, scheduler: Scheduler) -> None:
         finished = sum(t.status.is_terminal for t in scheduler.experiment.trials.values())
         best = scheduler.get_best_trial()
         text = None
@@ -211,9 +164,10 @@ class _Progress:
 
 
 def run_daemon(
-    scheduler: DaemonScheduler,
+    scheduler: Scheduler,
     total_trials: int,
     *,
+    metrics: SchedulerMetrics | None = None,
     timeout_hours: float | None = None,
     control: ControlStore | None = None,
     stop_check_seconds: float = 2.0,
@@ -223,17 +177,19 @@ def run_daemon(
 ) -> DaemonResult:
     """Run `scheduler`'s experiment until it has `total_trials` trials, or until stopped.
 
+    `metrics` (a listener) is given the budget and the final counts; pass it in
+    the scheduler's `listeners` too for the poll and generation latencies.
     Raises what the loop raises (e.g. `FailureRateExceededError`) after
     restoring the signal handlers.
     """
     name = scheduler.experiment.name
-    state = _StopState(scheduler, scheduler.metrics)
-    if scheduler.metrics is not None:
-        scheduler.metrics.set_budget(total_trials)
-        scheduler.metrics.update_from(scheduler.experiment)
+    state = _StopState(scheduler, metrics)
+    if metrics is not None:
+        metrics.set_budget(total_trials)
+        metrics.update_from(scheduler.experiment)
     progress = _Progress(scheduler, total_trials) if show_progress else None
     if progress is not None:
-        scheduler.listeners.append(progress.update)
+        scheduler.listeners.append(progress)
     drained = False
     try:
         with _signal_handlers(state), _stop_watcher(state, control, name, stop_check_seconds):
@@ -251,10 +207,10 @@ def run_daemon(
                 drained = _drain(scheduler, state, drain_seconds)
     finally:
         if progress is not None:
-            scheduler.listeners.remove(progress.update)
+            scheduler.listeners.remove(progress)
             progress.close()
-    if scheduler.metrics is not None:
-        scheduler.metrics.update_from(scheduler.experiment)
+    if metrics is not None:
+        metrics.update_from(scheduler.experiment)
     summary = scheduler.summarize_final_result()
     out = len(scheduler.pending_trials)
     budget_reached = scheduler.experiment.num_trials >= total_trials and out == 0
@@ -278,7 +234,7 @@ def run_daemon(
     )
 
 
-def _drain(scheduler: DaemonScheduler, state: _StopState, seconds: float) -> bool:
+def _drain(scheduler: Scheduler, state: _StopState, seconds: float) -> bool:
     """Embedded mode: wait for the in-process trials (they die with the process)."""
     pending = len(scheduler.pending_trials)
     logger.warning(
@@ -296,14 +252,6 @@ def _drain(scheduler: DaemonScheduler, state: _StopState, seconds: float) -> boo
     if finished:
         logger.info("all in-process trials finished")
     return finished
-
-
-def trials_by_status(scheduler: Scheduler) -> dict[str, int]:
-    """Counts of the experiment's trials by status name (all statuses present)."""
-    counts = {s.name: 0 for s in TrialStatus}
-    for trial in scheduler.experiment.trials.values():
-        counts[trial.status.name] += 1
-    return counts
 
 
 class MaskingFormatter(logging.Formatter):

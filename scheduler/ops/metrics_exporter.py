@@ -16,20 +16,24 @@ Exported (each labelled with `experiment`):
 from __future__ import annotations
 
 import math
-from collections import Counter
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
 
 from scheduler.core.experiment import Experiment
-from scheduler.core.trial import TrialStatus
+from scheduler.core.trial import Trial, TrialStatus
+from scheduler.listeners import SchedulerListener
+
+if TYPE_CHECKING:
+    from scheduler.scheduler import Scheduler
 
 _POLL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _GEN_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
-class SchedulerMetrics:
-    """The daemon's metrics, in a registry of their own."""
+class SchedulerMetrics(SchedulerListener):
+    """The daemon's metrics, in a registry of their own; a listener of the loop."""
 
     def __init__(self, experiment_name: str, registry: CollectorRegistry | None = None) -> None:
         self.experiment_name = experiment_name
@@ -87,6 +91,13 @@ class SchedulerMetrics:
     def observe_generation(self, seconds: float) -> None:
         self.generation_latency.labels(self.experiment_name).observe(seconds)
 
+    def on_poll(self, scheduler: Scheduler, seconds: float) -> None:
+        self.observe_poll(seconds)
+        self.update_from(scheduler.experiment)
+
+    def on_generate(self, scheduler: Scheduler, trials: Sequence[Trial], seconds: float) -> None:
+        self.observe_generation(seconds)
+
     def mark_stop_requested(self) -> None:
         self.stop_requested.labels(self.experiment_name).set(1)
 
@@ -94,9 +105,8 @@ class SchedulerMetrics:
         """Refresh the trial counts and the best value from the experiment."""
         from scheduler.analysis.report import best_observed_trial
 
-        counts = Counter(t.status for t in experiment.trials.values())
-        for status in TrialStatus:
-            self.trials.labels(self.experiment_name, status.name).set(counts.get(status, 0))
+        for status, count in experiment.status_counts().items():
+            self.trials.labels(self.experiment_name, status).set(count)
         config = experiment.optimization_config
         best = best_observed_trial(experiment)
         if config is not None and best is not None:

@@ -268,7 +268,7 @@ def fast_options(**overrides: Any) -> SchedulerOptions:
 
 
 class FakeClock:
-    """Stands in for `time.monotonic`, `utcnow` and the scheduler's sleeps.
+    """Stands in for `time.monotonic`, `time.perf_counter`, `utcnow` and the sleeps.
 
     `attach(scheduler)` makes every sleep record its length and advance the
     clock by it instead of waiting, so tests can check poll intervals exactly.
@@ -279,6 +279,9 @@ class FakeClock:
         self.sleeps: list[float] = []
 
     def monotonic(self) -> float:
+        return self.now
+
+    def perf_counter(self) -> float:
         return self.now
 
     def utcnow(self) -> datetime:

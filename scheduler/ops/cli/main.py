@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import click
 
@@ -182,8 +182,10 @@ def _run_scheduler(
     app: Any = None,
 ) -> Any:
     """Create or resume `config.name`, run it to its budget, return the `DaemonResult`."""
-    from scheduler.ops.daemon import DaemonScheduler, run_daemon
+    from scheduler.celery import bind_app
+    from scheduler.ops.daemon import run_daemon
     from scheduler.ops.metrics_exporter import SchedulerMetrics
+    from scheduler.scheduler import Scheduler
     from scheduler.storage import StorageError
     from scheduler.storage.encoding import definition_differences, experiment_to_json
 
@@ -214,15 +216,12 @@ def _run_scheduler(
         options = config.build_options()
         if stored:
             fresh = config.build_experiment(app)
-            scheduler = cast(
-                DaemonScheduler,
-                DaemonScheduler.from_stored_experiment(
-                    name,
-                    options=options,
-                    db_settings=db_settings,
-                    metrics=metrics,
-                    celery_app=app,
-                ),
+            scheduler = Scheduler.from_stored_experiment(
+                name,
+                options=options,
+                db_settings=db_settings,
+                bind_runner=bind_app(app),
+                listeners=[metrics],
             )
             registry = db_settings.resolved_registry
             differences = definition_differences(
@@ -244,14 +243,15 @@ def _run_scheduler(
             config.check_objective_function(required=services.embedded)
             experiment = config.build_experiment(app)
             strategy = config.build_generation_strategy(experiment.search_space)
-            scheduler = DaemonScheduler(
-                experiment, strategy, options, db_settings=db_settings, metrics=metrics
+            scheduler = Scheduler(
+                experiment, strategy, options, db_settings=db_settings, listeners=[metrics]
             )
             logger.info("created experiment %r", name)
         control.save_config(name, _config_data(config), config_source)
         return run_daemon(
             scheduler,
             config.scheduler.total_trials,
+            metrics=metrics,
             timeout_hours=config.scheduler.timeout_hours,
             control=control,
             stop_check_seconds=stop_check_seconds,

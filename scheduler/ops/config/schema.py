@@ -457,7 +457,7 @@ class ExperimentConfig(_Section):
 
     def build_optimization_config(self) -> OptimizationConfig:
         """Objectives (one, or a `MultiObjective`) and outcome constraints as `CeleryMetric`s."""
-        from scheduler.celery.runner import CeleryMetric
+        from scheduler.celery import CeleryMetric
         from scheduler.core.optimization import (
             ComparisonOp,
             MultiObjective,
@@ -497,7 +497,7 @@ class ExperimentConfig(_Section):
 
     def build_runner(self, app: Any = None) -> Any:
         """The `CeleryRunner` sending this config's objective to the workers."""
-        from scheduler.celery.runner import CeleryRunner
+        from scheduler.celery import CeleryRunner
 
         return CeleryRunner(
             objective=self.objective_function.name,
@@ -511,7 +511,7 @@ class ExperimentConfig(_Section):
 
     def build_experiment(self, app: Any = None) -> Experiment:
         """The `Experiment` (CeleryRunner, one CeleryMetric per metric) this config describes."""
-        from scheduler.celery.runner import CeleryMetric
+        from scheduler.celery import CeleryMetric
         from scheduler.core.experiment import Experiment
 
         with _as_config_problem("parameters"):
