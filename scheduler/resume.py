@@ -13,7 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from scheduler.core.runner import Runner
+from scheduler.core.runner import FindsSentTrials, Runner
+from scheduler.core.trial import Trial
 from scheduler.generation.strategy import GenerationStrategy
 from scheduler.options import SchedulerOptions
 from scheduler.storage.errors import StorageError
@@ -74,7 +75,7 @@ def from_stored_experiment(
     if scheduler.pending_trials:  # the catch-up writes: hold the lease for it
         store.heartbeat(experiment)
         try:
-            reattached = scheduler.reattach_sent_candidates()
+            reattached = reattach_sent_candidates(scheduler)
             logger.info(
                 "resumed experiment %r: %d trial(s), %d still out (%d sent just before "
                 "the crash); polling those first",
@@ -88,3 +89,20 @@ def from_stored_experiment(
         finally:
             store.release(experiment)
     return scheduler
+
+
+def reattach_sent_candidates(scheduler: Scheduler) -> list[Trial]:
+    """Record as deployed the CANDIDATE trials the runner says were already sent
+    (a crash came between the send and its save), so the catch-up poll covers them."""
+    runner = scheduler.runner
+    if not isinstance(runner, FindsSentTrials):
+        return []  # the runner cannot tell: the next run deploys them
+    reattached = []
+    for trial in scheduler.candidate_trials:
+        run_metadata = runner.find_sent(trial)
+        if run_metadata is not None:
+            scheduler.record_deploy(trial, run_metadata)
+            reattached.append(trial)
+    if reattached:
+        scheduler.store.save_trials(scheduler.experiment, reattached)
+    return reattached

@@ -23,7 +23,7 @@ from scheduler.core.errors import (
 )
 from scheduler.core.experiment import Experiment
 from scheduler.core.parameters import TParameterization
-from scheduler.core.runner import FindsSentTrials, Runner
+from scheduler.core.runner import Runner
 from scheduler.core.trial import Trial, TrialStatus
 from scheduler.failure_rate import check_failure_rate
 from scheduler.fetching import fetch_trial_data, validated_poll
@@ -31,7 +31,7 @@ from scheduler.generation.strategy import GenerationStrategy
 from scheduler.listeners import SchedulerListener, notify
 from scheduler.options import SchedulerOptions
 from scheduler.stopping.progress import check_progress_metrics, fetch_progress
-from scheduler.storage.store import ExperimentStore, NullStore
+from scheduler.storage.store import ExperimentStore, store_for
 
 logger = logging.getLogger("scheduler")
 
@@ -67,7 +67,7 @@ class Scheduler:
         # Early stopping: a strategy reading a metric without curves would never stop anything.
         check_progress_metrics(self.options.early_stopping_strategy, experiment)
         self.db_settings = db_settings
-        self._store: ExperimentStore = store or _store_for(db_settings)
+        self._store: ExperimentStore = store or store_for(db_settings)
         self._stop_event = threading.Event()
         self._last_deploy = 0.0
         self._stop_reason: str | None = None
@@ -81,6 +81,11 @@ class Scheduler:
     def runner(self) -> Runner:
         assert self.experiment.runner is not None
         return self.experiment.runner
+
+    @property
+    def store(self) -> ExperimentStore:
+        """Where the loop saves what it learns (keeps nothing without `db_settings`)."""
+        return self._store
 
     @property
     def running_trials(self) -> list[Trial]:
@@ -167,7 +172,7 @@ class Scheduler:
                     logger.info("run stopped: %s", self._stop_reason)
                     return
                 changed, completed = self.poll_and_process_results()
-                self._check_failure_rate()
+                check_failure_rate(self.experiment, self.options)
                 if completed:
                     yield self.report_results()
                 if not ignore_global_stopping_strategy and self._should_stop_globally():
@@ -271,21 +276,6 @@ class Scheduler:
         self._last_deploy = time.monotonic()
         return len(trials)
 
-    def reattach_sent_candidates(self) -> list[Trial]:
-        """Record as deployed the CANDIDATE trials the runner says were already sent
-        (a crash came between the send and its save), so the next poll covers them."""
-        if not isinstance(self.runner, FindsSentTrials):
-            return []  # the runner cannot tell: the next run deploys them
-        reattached = []
-        for trial in self.candidate_trials:
-            run_metadata = self.runner.find_sent(trial)
-            if run_metadata is not None:
-                self._record_deploy(trial, run_metadata)
-                reattached.append(trial)
-        if reattached:
-            self._store.save_trials(self.experiment, reattached)
-        return reattached
-
     def _send(self, trials: Sequence[Trial]) -> None:
         if self.options.run_trials_in_batches:
             try:
@@ -296,7 +286,7 @@ class Scheduler:
                 logger.exception("run_multiple failed for %d trials", len(trials))
                 return
             for trial in trials:
-                self._record_deploy(trial, metadata.get(trial.index, {}))
+                self.record_deploy(trial, metadata.get(trial.index, {}))
             self._store.save_trials(self.experiment, trials)
         else:
             for trial in trials:
@@ -306,10 +296,11 @@ class Scheduler:
                     self._mark(trial, TrialStatus.FAILED, f"deploy failed: {exc}")
                     logger.exception("run failed for trial %d", trial.index)
                     continue
-                self._record_deploy(trial, run_metadata)
+                self.record_deploy(trial, run_metadata)
                 self._store.save_trials(self.experiment, [trial])
 
-    def _record_deploy(self, trial: Trial, run_metadata: object) -> None:
+    def record_deploy(self, trial: Trial, run_metadata: object) -> None:
+        """Store `run_metadata` on `trial` and mark it STAGED (or RUNNING): it is out."""
         try:
             trial.update_run_metadata(run_metadata)
         except InvalidRunMetadataError as exc:
@@ -437,9 +428,6 @@ class Scheduler:
             self._stop_reason = message
         return bool(stop)
 
-    def _check_failure_rate(self) -> None:
-        check_failure_rate(self.experiment, self.options)
-
     # -- results -------------------------------------------------------------
     def report_results(self, force_refit: bool = False) -> Any:
         """Hook called whenever new trials complete; override to report elsewhere."""
@@ -508,12 +496,3 @@ class Scheduler:
         return from_stored_experiment(
             cls, experiment_name, options, db_settings, generation_strategy, bind_runner, **kwargs
         )
-
-
-def _store_for(db_settings: Any) -> ExperimentStore:
-    if db_settings is None:
-        return NullStore()
-    from scheduler.storage.sql.store import SQLStore  # type: ignore[import-not-found]
-
-    store: ExperimentStore = SQLStore(db_settings)
-    return store

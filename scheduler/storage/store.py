@@ -9,7 +9,7 @@ of data. `NullStore` keeps nothing (no database).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from scheduler.core.data import Data
 from scheduler.core.experiment import Experiment
@@ -73,3 +73,13 @@ class NullStore:
 
     def release(self, experiment: Experiment) -> None:
         return None
+
+
+def store_for(db_settings: Any) -> ExperimentStore:
+    """The store for `db_settings`: SQL when given, else nothing kept (`NullStore`)."""
+    if db_settings is None:
+        return NullStore()
+    from scheduler.storage.sql.store import SQLStore
+
+    store: ExperimentStore = SQLStore(db_settings)
+    return store
