@@ -143,14 +143,20 @@ def test_delete_refused_while_running_then_allowed(db_url: str) -> None:
 
 
 @pytest.fixture
-def newer_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The packaged migrations plus a revision 0002, as in a later release."""
+def newer_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """The packaged migrations plus one more revision, as in a later release.
+
+    Returns (the packaged head, the added revision on top of it).
+    """
+    head = migrate_module.head_revision()
+    newer = f"{int(head) + 1:04d}"
     copy = tmp_path / "migrations"
     shutil.copytree(migrate_module.MIGRATIONS_DIR, copy)
-    (copy / "versions" / "0002_note.py").write_text(
+    (copy / "versions" / f"{newer}_note.py").write_text(
         '"""Add a note column."""\n'
         "import sqlalchemy as sa\nfrom alembic import op\n\n"
-        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        f'revision = "{newer}"\ndown_revision = "{head}"\n'
+        "branch_labels = None\ndepends_on = None\n\n\n"
         "def upgrade() -> None:\n"
         '    with op.batch_alter_table("bo_experiments") as batch:\n'
         '        batch.add_column(sa.Column("note", sa.Text(), nullable=True))\n\n\n'
@@ -159,25 +165,25 @@ def newer_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         '        batch.drop_column("note")\n'
     )
     monkeypatch.setattr(migrate_module, "MIGRATIONS_DIR", copy)
-    return "0002"
+    return head, newer
 
 
 def test_outdated_schema_needs_upgrade_command(db_url: str, request: pytest.FixtureRequest) -> None:
-    SQLStore(db_url).save_experiment(function_experiment(), sobol_strategy())  # at 0001
+    SQLStore(db_url).save_experiment(function_experiment(), sobol_strategy())  # at head
     dispose_engines()
-    request.getfixturevalue("newer_code")
+    head, newer = request.getfixturevalue("newer_code")
     with pytest.raises(SchemaOutdatedError) as info:
         SQLStore(db_url)
-    assert "'0001'" in str(info.value) and "bo-scheduler db upgrade --url" in str(info.value)
+    assert f"'{head}'" in str(info.value) and "bo-scheduler db upgrade --url" in str(info.value)
 
     runner = CliRunner()
     result = runner.invoke(db, ["current", "--url", db_url])
     assert result.exit_code == 0 and "outdated" in result.output
     result = runner.invoke(db, ["upgrade", "--url", db_url])
     assert result.exit_code == 0, result.output
-    assert "upgraded from 0001 to 0002" in result.output
+    assert f"upgraded from {head} to {newer}" in result.output
     result = runner.invoke(db, ["current", "--url", db_url])
-    assert "revision 0002 (up to date)" in result.output
+    assert f"revision {newer} (up to date)" in result.output
     dispose_engines()
     assert load_experiment("exp", db_url).name == "exp"  # data kept
 

@@ -1,15 +1,22 @@
 """Operator control of running daemons, through the experiment database.
 
 `bo-scheduler stop NAME` must reach a daemon on another host, so the request
-goes where both can see it: a small table of our own in the experiment
-database (created with `create_all`; its name does not start with `bo_`, so
-the storage's schema check ignores it). Each experiment has one row:
+goes where both can see it: the storage's table `bo_control`
+(`models.ControlRow`), one row per experiment name:
 
 - `config`: the validated config the experiment was last run with, so
   `bo-scheduler resume NAME` knows its budget and options;
 - `stop_counter`: incremented by each `stop` request. A daemon notes the
   value when it starts and stops when it grows (no clocks compared, and a
   request made while no daemon ran does not stop the next one).
+
+The table is part of the storage schema, under the same Alembic migrations
+as the experiments (revision 0002 created it and took over the rows of the
+legacy `boctl_experiments` table that older versions made with `create_all`).
+`ControlStore` therefore opens the database exactly as `SQLStore` does
+(`migrate.checked_engine`): an empty database is created at head, and an
+outdated one raises `SchemaOutdatedError` until `bo-scheduler db upgrade` is
+run, so the CLI and the daemon never disagree about the schema.
 
 Who runs an experiment now is read from the storage's lease row (read only).
 """
@@ -23,41 +30,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from scheduler.core.clock import utcnow
-from scheduler.storage.sql.engine import connect, get_engine
+from scheduler.storage.sql.engine import connect
+from scheduler.storage.sql.migrate import checked_engine
+from scheduler.storage.sql.models import ControlRow, ExperimentRow, LeaseRow
 
-CONTROL_TABLE = "boctl_experiments"
-
-metadata = MetaData()
-control_table = Table(
-    CONTROL_TABLE,
-    metadata,
-    Column("name", String(255), primary_key=True),
-    Column("config", Text, nullable=True),
-    Column("config_source", Text, nullable=True),
-    Column("stop_counter", Integer, nullable=False, default=0),
-    Column("stop_reason", Text, nullable=True),
-    Column("stop_requested_by", String(255), nullable=True),
-    Column("stop_requested_at", DateTime(timezone=True), nullable=True),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-_CREATED: set[str] = set()
+#: The control table's name (one row per experiment name).
+CONTROL_TABLE = ControlRow.__tablename__
 
 
 def requester() -> str:
@@ -89,26 +71,19 @@ class ControlStore:
     """Stop requests and run configs of experiments in database `url`."""
 
     def __init__(self, url: str) -> None:
+        """Open `url`; raises `SchemaOutdatedError`/`SchemaTooNewError` like `SQLStore`."""
         self.url = url
-        self.engine: Engine = get_engine(url)
-        if url not in _CREATED:
-            try:
-                metadata.create_all(self.engine, checkfirst=True)
-            except DBAPIError:  # created at the same moment by another process
-                metadata.create_all(self.engine, checkfirst=True)
-            _CREATED.add(url)
+        self.engine: Engine = checked_engine(url)
 
     def _ensure_row(self, name: str) -> None:
         with connect(self.engine) as conn:
-            found = conn.execute(
-                select(control_table.c.name).where(control_table.c.name == name)
-            ).first()
+            found = conn.execute(select(ControlRow.name).where(ControlRow.name == name)).first()
             if found is not None:
                 return
         try:
             with connect(self.engine) as conn:
                 conn.execute(
-                    insert(control_table).values(name=name, stop_counter=0, updated_at=utcnow())
+                    insert(ControlRow).values(name=name, stop_counter=0, updated_at=utcnow())
                 )
         except IntegrityError:
             pass  # created concurrently
@@ -119,8 +94,8 @@ class ControlStore:
         self._ensure_row(name)
         with connect(self.engine) as conn:
             conn.execute(
-                update(control_table)
-                .where(control_table.c.name == name)
+                update(ControlRow)
+                .where(ControlRow.name == name)
                 .values(config=json.dumps(config), config_source=source, updated_at=utcnow())
             )
 
@@ -128,9 +103,7 @@ class ControlStore:
         """The stored config of `name` and the file it came from, or None."""
         with connect(self.engine, begin=False) as conn:
             row = conn.execute(
-                select(control_table.c.config, control_table.c.config_source).where(
-                    control_table.c.name == name
-                )
+                select(ControlRow.config, ControlRow.config_source).where(ControlRow.name == name)
             ).first()
         if row is None or row.config is None:
             return None
@@ -141,7 +114,7 @@ class ControlStore:
         """How many stop requests `name` has had (a daemon compares against its start)."""
         with connect(self.engine, begin=False) as conn:
             value = conn.execute(
-                select(control_table.c.stop_counter).where(control_table.c.name == name)
+                select(ControlRow.stop_counter).where(ControlRow.name == name)
             ).scalar()
         return int(value or 0)
 
@@ -150,10 +123,10 @@ class ControlStore:
         self._ensure_row(name)
         with connect(self.engine) as conn:
             conn.execute(
-                update(control_table)
-                .where(control_table.c.name == name)
+                update(ControlRow)
+                .where(ControlRow.name == name)
                 .values(
-                    stop_counter=control_table.c.stop_counter + 1,
+                    stop_counter=ControlRow.stop_counter + 1,
                     stop_reason=reason,
                     stop_requested_by=by or requester(),
                     stop_requested_at=utcnow(),
@@ -166,8 +139,8 @@ class ControlStore:
         """(reason, requested by) of the latest stop request."""
         with connect(self.engine, begin=False) as conn:
             row = conn.execute(
-                select(control_table.c.stop_reason, control_table.c.stop_requested_by).where(
-                    control_table.c.name == name
+                select(ControlRow.stop_reason, ControlRow.stop_requested_by).where(
+                    ControlRow.name == name
                 )
             ).first()
         return (None, None) if row is None else (row.stop_reason, row.stop_requested_by)
@@ -175,8 +148,6 @@ class ControlStore:
     # -- leases (read only) ----------------------------------------------------
     def lease(self, name: str, timeout_seconds: float = 60.0) -> LeaseInfo:
         """Who holds `name`'s lease (from the storage's tables)."""
-        from scheduler.storage.sql.models import ExperimentRow, LeaseRow
-
         with connect(self.engine, begin=False) as conn:
             row = conn.execute(
                 select(LeaseRow.owner_id, LeaseRow.heartbeat)

@@ -4,6 +4,10 @@ No `alembic.ini` is needed: the migrations ship inside the package. A new,
 empty database is upgraded automatically on first use; a database behind the
 code raises `SchemaOutdatedError` (migrating production data is an operator's
 decision: `bo-scheduler db upgrade --url ...`).
+
+Every user of the database (`SQLStore`, `ControlStore`) gets its engine from
+`checked_engine`, so all of them see one schema at one revision, checked once
+per process and URL.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from scheduler.storage.errors import SchemaOutdatedError, SchemaTooNewError
-from scheduler.storage.sql.engine import connect, mask_url
+from scheduler.storage.sql.engine import SCHEMA_CHECKED, connect, get_engine, mask_url
 from scheduler.storage.sql.models import VERSION_TABLE
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -62,6 +66,15 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     with connect(engine) as conn:
         before = current_revision(conn)
         command.upgrade(alembic_config(conn), revision)
+        after = current_revision(conn)
+    return before, after
+
+
+def downgrade(engine: Engine, revision: str) -> tuple[str | None, str | None]:
+    """Migrate the database back to `revision`; returns (revision before, revision after)."""
+    with connect(engine) as conn:
+        before = current_revision(conn)
+        command.downgrade(alembic_config(conn), revision)
         after = current_revision(conn)
     return before, after
 
@@ -114,3 +127,17 @@ def ensure_schema(engine: Engine, auto_create: bool = True) -> None:
         f"Database {url} is at schema revision {current!r}, older than this "
         f"bo-scheduler's {head!r}. Back it up, then run `{command_hint}`."
     )
+
+
+def checked_engine(url: str, echo: bool = False) -> Engine:
+    """The process's engine for `url`, once `ensure_schema` has accepted its schema.
+
+    The check runs on first use of `url` in this process (an empty database is
+    created at head then); an outdated or too new schema raises as
+    `ensure_schema` does, and is checked again on the next call.
+    """
+    engine = get_engine(url, echo)
+    if url not in SCHEMA_CHECKED:
+        ensure_schema(engine)
+        SCHEMA_CHECKED.add(url)
+    return engine

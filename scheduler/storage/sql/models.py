@@ -1,7 +1,7 @@
 """SQLAlchemy 2 typed models: the tables bo-scheduler stores experiments in.
 
 Every table is prefixed `bo_` so the schema can share a database. Alembic
-migrations (`scheduler/storage/migrations`) create them; a test checks the
+migrations (`scheduler/storage/sql/migrations`) create them; a test checks the
 migrations and these models agree. Definitions (search space, objectives,
 runner, metrics, generation steps) are JSON: they are read whole, and a
 schema change of the core model then needs no migration.
@@ -137,3 +137,25 @@ class LeaseRow(Base):
     owner_id: Mapped[str | None] = mapped_column(String(255))
     heartbeat: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ControlRow(Base):
+    """Operator control of one experiment, by name: its run config and stop requests.
+
+    Written by `bo-scheduler run` / `stop` and read by the daemon (see
+    `scheduler.storage.sql.control`). Keyed by name with no foreign key to
+    `bo_experiments`: the config is saved before the experiment's rows exist,
+    and the row outlives a deleted experiment so a stop counter never goes back.
+    `config` is JSON text, stored and returned verbatim.
+    """
+
+    __tablename__ = "bo_control"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    config: Mapped[str | None] = mapped_column(Text)
+    config_source: Mapped[str | None] = mapped_column(Text)
+    stop_counter: Mapped[int] = mapped_column(Integer, default=0)
+    stop_reason: Mapped[str | None] = mapped_column(Text)
+    stop_requested_by: Mapped[str | None] = mapped_column(String(255))
+    stop_requested_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]

@@ -38,8 +38,8 @@ from scheduler.storage.errors import (
 )
 from scheduler.storage.settings import DBSettings, new_owner_id
 from scheduler.storage.sql import lease
-from scheduler.storage.sql.engine import SCHEMA_CHECKED, connect, get_engine, json_dumps, mask_url
-from scheduler.storage.sql.migrate import ensure_schema
+from scheduler.storage.sql.engine import connect, json_dumps, mask_url
+from scheduler.storage.sql.migrate import checked_engine
 from scheduler.storage.sql.models import (
     ArmRow,
     DataRow,
@@ -132,10 +132,7 @@ class SQLStore:
         self.settings = _settings(db_settings)
         self.registry = self.settings.resolved_registry
         self.owner_id = self.settings.owner_id or new_owner_id()
-        self.engine: Engine = get_engine(self.settings.url, self.settings.echo)
-        if self.settings.url not in SCHEMA_CHECKED:
-            ensure_schema(self.engine)
-            SCHEMA_CHECKED.add(self.settings.url)
+        self.engine: Engine = checked_engine(self.settings.url, self.settings.echo)
         self._tracked: dict[str, _Tracked] = {}
 
     def __repr__(self) -> str:
