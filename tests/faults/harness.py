@@ -1,7 +1,8 @@
 """What every fault scenario shares: workers, the experiment, the fault thread, the checks.
 
-A scenario starts real ``celery worker`` processes (:func:`start_worker`, also
-inside a network namespace), runs a real experiment (CeleryRunner on Redis,
+A scenario starts real ``celery worker`` processes (:func:`fleet`, the test fleet
+factory with the scenarios' settings; :func:`start_worker` for one, also inside a
+network namespace), runs a real experiment (CeleryRunner on Redis,
 SQL storage through DBSettings), injects its fault from a background thread
 (:class:`FaultThread`) while the scheduler loop runs, then reads the database
 and the workers' execution records and checks the guarantees
@@ -52,8 +53,14 @@ from scheduler.storage import SQLStore
 from scheduler.storage.sql.engine import connect
 from scheduler.storage.sql.models import DataRow, ExperimentRow, TrialRow
 from tests.faults.fault_objectives import TRANSPORT_OPTIONS_ENV, executions
-from tests.support.celery_workers import REPO_ROOT, stop_workers, worker_command, worker_env
-from workers.app import make_app
+from tests.support.celery_workers import (
+    REPO_ROOT,
+    Worker,
+    celery_workers,
+    spawn_worker,
+    worker_env,
+)
+from tests.support.celery_workers import wait_until_ready as wait_until_ready
 from workers.settings import (
     ENV_BROKER_URL,
     ENV_OBJECTIVE_MODULES,
@@ -116,22 +123,6 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 # ------------------------------------------------------------------ workers
 
 
-@dataclass
-class Worker:
-    """One ``celery worker`` process (and its pool children, in its own session)."""
-
-    hostname: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-
 def start_worker(
     broker_url: str,
     log_dir: Path,
@@ -143,35 +134,9 @@ def start_worker(
     """Start ``celery -A workers.app worker`` (``prefix``: e.g. ``ip netns exec NS``)."""
     env = worker_env(broker_url, broker_url, {**fault_env(), **(extra_env or {})})
     hostname = f"{name}-{uuid.uuid4().hex[:6]}@bo-faults"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [*prefix, *worker_command(hostname, concurrency=concurrency)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Worker(hostname, process, log_path)
-
-
-def wait_until_ready(app: Any, workers: Sequence[Worker], timeout: float = 60.0) -> None:
-    """Until every worker answers a broadcast ping (fail at once if one exits)."""
-    answered: set[str] = set()
-    deadline = time.monotonic() + timeout
-    names = {w.hostname for w in workers}
-    while not names <= answered:
-        for worker in workers:
-            if worker.process.poll() is not None:
-                raise RuntimeError(f"worker {worker.hostname} exited:\n{worker.log()[-3000:]}")
-        if time.monotonic() > deadline:
-            logs = "\n".join(w.log()[-2000:] for w in workers)
-            raise RuntimeError(f"workers {sorted(names - answered)} never answered:\n{logs}")
-        replies = app.control.ping(destination=sorted(names), timeout=0.5) or []
-        answered |= {name for reply in replies for name in reply}
+    return spawn_worker(
+        hostname, log_dir / f"{name}.log", env, concurrency=concurrency, prefix=prefix
+    )
 
 
 @contextmanager
@@ -183,16 +148,16 @@ def fleet(
     extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[Any, list[Worker]]]:
     """``count`` workers plus a client app; every worker process group killed afterwards."""
-    client = make_app({ENV_BROKER_URL: broker_url, ENV_RESULT_BACKEND: broker_url})
-    workers = [
-        start_worker(broker_url, log_dir, f"w{i}", extra_env, concurrency) for i in range(count)
-    ]
-    try:
-        wait_until_ready(client, workers)
-        yield client, workers
-    finally:
-        stop_workers([w.process for w in workers], timeout=5)
-        client.close()
+    with celery_workers(
+        broker_url,
+        count=count,
+        concurrency=concurrency,
+        extra_env={**fault_env(), **(extra_env or {})},
+        log_dir=log_dir,
+        shutdown_timeout=5,
+        name="w",
+    ) as running:
+        yield running.app, running.workers
 
 
 # --------------------------------------------------------------- experiment

@@ -1,10 +1,16 @@
-"""Real ``celery -A workers.app worker`` subprocesses for tests.
+"""Real ``celery -A workers.app worker`` subprocesses for tests: the one fleet factory.
 
-``celery_workers(broker_url)`` starts N prefork workers on the trial queue,
-waits until each answers a broadcast ping, yields a :class:`WorkerFleet` (a
-client app on the same broker and backend, the processes, their logs), then
-stops them with SIGTERM (warm shutdown) and, after a timeout, SIGKILL of
-their whole process group so no pool child outlives the test.
+:func:`celery_workers` starts N prefork workers on a queue (with the objective
+modules, environment and ``PYTHONPATH`` a test asks for), waits until each
+answers a broadcast ping, yields a :class:`WorkerFleet` (a client app on the
+same broker and backend, the workers, their logs), then stops them with
+SIGTERM (warm shutdown) and, after a timeout, SIGKILL of their whole process
+group so no pool child outlives the test.
+
+:func:`fleet_fixture` turns that into a pytest fixture on the module's private
+Redis database (``redis_db``), which is how every conftest gets its fleet.
+:func:`spawn_worker` and :func:`wait_until_ready` are the two halves of a
+start, for tests that start a single worker by hand (the fault scenarios).
 """
 
 from __future__ import annotations
@@ -18,18 +24,22 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.support.services import PrivateRedis
 from workers.app import make_app
 from workers.protocol import DEFAULT_QUEUE
 from workers.settings import (
     ENV_BROKER_URL,
     ENV_CELERY_BROKER_URL,
     ENV_CELERY_RESULT_BACKEND,
+    ENV_OBJECTIVE_MODULES,
     ENV_RESULT_BACKEND,
 )
 
@@ -41,6 +51,23 @@ class WorkerStartError(RuntimeError):
 
 
 @dataclass
+class Worker:
+    """One ``celery worker`` process (and its pool children, in its own session)."""
+
+    hostname: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        """The worker's log so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+@dataclass
 class WorkerFleet:
     """Running workers and a client app that talks to them."""
 
@@ -48,23 +75,36 @@ class WorkerFleet:
     broker_url: str
     result_backend: str
     queue: str
-    hostnames: list[str]
-    processes: list[subprocess.Popen[bytes]]
-    log_paths: list[Path]
+    workers: list[Worker]
     env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def hostnames(self) -> list[str]:
+        return [w.hostname for w in self.workers]
+
+    @property
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        return [w.process for w in self.workers]
+
+    @property
+    def log_paths(self) -> list[Path]:
+        return [w.log_path for w in self.workers]
 
     def logs(self) -> str:
         """All workers' logs so far, each under a header."""
-        parts = []
-        for hostname, path in zip(self.hostnames, self.log_paths, strict=True):
-            text = path.read_text(errors="replace") if path.exists() else ""
-            parts.append(f"===== {hostname} ({path}) =====\n{text}")
-        return "\n".join(parts)
+        return "\n".join(
+            f"===== {w.hostname} ({w.log_path}) =====\n{w.log()}" for w in self.workers
+        )
 
     def ping(self, timeout: float = 1.0) -> set[str]:
         """Hostnames that answered a broadcast ping within ``timeout`` seconds."""
-        replies = self.app.control.ping(destination=self.hostnames, timeout=timeout) or []
-        return {name for reply in replies for name in reply}
+        return ping(self.app, self.hostnames, timeout)
+
+
+def ping(app: Any, hostnames: Sequence[str], timeout: float = 1.0) -> set[str]:
+    """Which of ``hostnames`` answered a broadcast ping within ``timeout`` seconds."""
+    replies = app.control.ping(destination=list(hostnames), timeout=timeout) or []
+    return {name for reply in replies for name in reply}
 
 
 def worker_env(
@@ -89,6 +129,19 @@ def worker_env(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    env.update(extra_env or {})
+    return env
+
+
+def objective_env(
+    objective_modules: Sequence[str] = (), extra_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """``extra_env`` plus ``BO_OBJECTIVE_MODULES`` listing ``objective_modules``.
+
+    An ``ENV_OBJECTIVE_MODULES`` in ``extra_env`` wins (a test that sets it
+    on purpose, e.g. to a module that does not import).
+    """
+    env = {ENV_OBJECTIVE_MODULES: ",".join(objective_modules)} if objective_modules else {}
     env.update(extra_env or {})
     return env
 
@@ -120,6 +173,32 @@ def worker_command(
     ]
 
 
+def spawn_worker(
+    hostname: str,
+    log_path: Path,
+    env: Mapping[str, str],
+    *,
+    queue: str = DEFAULT_QUEUE,
+    concurrency: int = 2,
+    loglevel: str = "INFO",
+    prefix: Sequence[str] = (),
+) -> Worker:
+    """Start one worker (``prefix``: e.g. ``ip netns exec NS``), its output appended to
+    ``log_path``, in a session of its own so that :func:`stop_workers` reaches its pool."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [*prefix, *worker_command(hostname, queue, concurrency, loglevel)],
+            cwd=REPO_ROOT,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group: killpg reaches the pool
+        )
+    return Worker(hostname, process, log_path)
+
+
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
     """SIGKILL the worker and its pool children (they share its process group)."""
     with suppress(ProcessLookupError, PermissionError):
@@ -140,10 +219,31 @@ def stop_workers(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 
         process.wait()
 
 
-def _tail(path: Path, lines: int = 60) -> str:
-    if not path.exists():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+def _tail(text: str, lines: int = 60) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_until_ready(app: Any, workers: Sequence[Worker], timeout: float = 60.0) -> None:
+    """Poll with broadcast pings until every worker answers; fail fast if one exits."""
+    deadline = time.monotonic() + timeout
+    names = {w.hostname for w in workers}
+    answered: set[str] = set()
+    while True:
+        for worker in workers:
+            if worker.process.poll() is not None:
+                raise WorkerStartError(
+                    f"worker {worker.hostname} exited with code {worker.process.returncode} "
+                    f"before answering a ping; last log lines:\n{_tail(worker.log())}"
+                )
+        answered |= ping(app, sorted(names), timeout=0.5)
+        if answered >= names:
+            return
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"===== {w.hostname} =====\n{_tail(w.log())}" for w in workers)
+            raise WorkerStartError(
+                f"workers {', '.join(sorted(names - answered))} did not answer a ping within "
+                f"{timeout:g} s; logs:\n{logs}"
+            )
 
 
 @contextmanager
@@ -154,77 +254,90 @@ def celery_workers(
     count: int = 2,
     concurrency: int = 2,
     queue: str = DEFAULT_QUEUE,
+    objective_modules: Sequence[str] = (),
     extra_env: Mapping[str, str] | None = None,
     pythonpath: Sequence[str | os.PathLike[str]] = (),
     log_dir: str | os.PathLike[str] | None = None,
     startup_timeout: float = 60.0,
     shutdown_timeout: float = 15.0,
     loglevel: str = "INFO",
+    name: str = "bo-w",
 ) -> Iterator[WorkerFleet]:
     """Run ``count`` worker subprocesses for the duration of the block.
 
-    ``extra_env`` is added to each worker's environment (for example
-    ``BO_OBJECTIVE_MODULES``, ``BO_TRIAL_SOFT_TIME_LIMIT``); ``pythonpath``
+    ``objective_modules`` are the user objective modules the workers load
+    (``BO_OBJECTIVE_MODULES``); ``extra_env`` is added to each worker's
+    environment (for example ``BO_TRIAL_SOFT_TIME_LIMIT``); ``pythonpath``
     entries are prepended to its ``PYTHONPATH`` after the repository root.
-    Worker logs go to ``log_dir``; without one, to a temporary folder that is
-    removed when the block ends (failures quote the log tails first).
+    Workers are named ``<name><i>-<token>@<host>``. Their logs go to
+    ``log_dir``; without one, to a temporary folder that is removed when the
+    block ends (failures quote the log tails first).
     """
     backend = result_backend or broker_url
-    env = worker_env(broker_url, backend, extra_env, pythonpath)
+    env = worker_env(broker_url, backend, objective_env(objective_modules, extra_env), pythonpath)
     token = uuid.uuid4().hex[:8]
     own_logs = log_dir is None  # a log folder made here is removed when the block ends
     logs = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="bo-workers-"))
-    logs.mkdir(parents=True, exist_ok=True)
-    hostnames = [f"bo-w{i}-{token}@{socket.gethostname()}" for i in range(count)]
-    log_paths = [logs / f"worker-{i}-{token}.log" for i in range(count)]
     # The client needs only the broker and backend; worker settings stay the workers'.
     client = make_app({ENV_BROKER_URL: broker_url, ENV_RESULT_BACKEND: backend})
-    processes: list[subprocess.Popen[bytes]] = []
+    workers: list[Worker] = []
     try:
-        for hostname, log_path in zip(hostnames, log_paths, strict=True):
-            with log_path.open("wb") as log:
-                processes.append(
-                    subprocess.Popen(
-                        worker_command(hostname, queue, concurrency, loglevel),
-                        cwd=REPO_ROOT,
-                        env=env,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,  # own process group: killpg reaches the pool
-                    )
+        for i in range(count):
+            workers.append(
+                spawn_worker(
+                    f"{name}{i}-{token}@{socket.gethostname()}",
+                    logs / f"worker-{name}{i}-{token}.log",
+                    env,
+                    queue=queue,
+                    concurrency=concurrency,
+                    loglevel=loglevel,
                 )
-        fleet = WorkerFleet(
-            client, broker_url, backend, queue, hostnames, processes, log_paths, env
-        )
-        _wait_until_ready(fleet, startup_timeout)
-        yield fleet
+            )
+        wait_until_ready(client, workers, startup_timeout)
+        yield WorkerFleet(client, broker_url, backend, queue, workers, env)
     finally:
-        stop_workers(processes, shutdown_timeout)
+        stop_workers([w.process for w in workers], shutdown_timeout)
         client.close()
         if own_logs:
             shutil.rmtree(logs, ignore_errors=True)
 
 
-def _wait_until_ready(fleet: WorkerFleet, timeout: float) -> None:
-    """Poll with broadcast pings until every worker answers; fail fast if one exits."""
-    deadline = time.monotonic() + timeout
-    answered: set[str] = set()
-    while True:
-        for hostname, process, path in zip(
-            fleet.hostnames, fleet.processes, fleet.log_paths, strict=True
-        ):
-            if process.poll() is not None:
-                raise WorkerStartError(
-                    f"worker {hostname} exited with code {process.returncode} before answering "
-                    f"a ping; last log lines:\n{_tail(path)}"
-                )
-        answered |= fleet.ping(timeout=0.5)
-        if answered >= set(fleet.hostnames):
-            return
-        if time.monotonic() > deadline:
-            missing = sorted(set(fleet.hostnames) - answered)
-            raise WorkerStartError(
-                f"workers {', '.join(missing)} did not answer a ping within {timeout:g} s; "
-                f"logs:\n{fleet.logs()}"
-            )
+def fleet_fixture(
+    objective_modules: Sequence[str] = (),
+    *,
+    pythonpath: Sequence[str | os.PathLike[str]] = (),
+    count: int = 2,
+    concurrency: int = 2,
+    queue: str = DEFAULT_QUEUE,
+    extra_env: Mapping[str, str] | None = None,
+    log_folder: str = "worker-logs",
+    name: str = "fleet",
+    doc: str | None = None,
+) -> Callable[..., Iterator[WorkerFleet]]:
+    """A module-scoped pytest fixture ``name``: a :func:`celery_workers` fleet on the
+    module's private Redis database (``redis_db``), logs kept under ``log_folder``.
+
+    In a conftest or test module: ``fleet = fleet_fixture(["my_objectives"], pythonpath=[HERE])``.
+    """
+
+    def running_fleet(
+        redis_db: PrivateRedis, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[WorkerFleet]:
+        with celery_workers(
+            redis_db.url,
+            count=count,
+            concurrency=concurrency,
+            queue=queue,
+            objective_modules=objective_modules,
+            extra_env=extra_env,
+            pythonpath=pythonpath,
+            log_dir=tmp_path_factory.mktemp(log_folder),
+        ) as running:
+            yield running
+
+    running_fleet.__doc__ = doc or (
+        f"{count} `celery worker` process(es), concurrency {concurrency}, on queue {queue!r}"
+        + (f", loading {', '.join(objective_modules)}" if objective_modules else "")
+        + "."
+    )
+    return pytest.fixture(scope="module", name=name)(running_fleet)

@@ -5,37 +5,37 @@ Also the embedded mode: an in-process worker on kombu's memory transport.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 
-from tests.support.celery_workers import WorkerFleet, WorkerStartError, celery_workers
+from tests.support.celery_workers import (
+    WorkerFleet,
+    WorkerStartError,
+    celery_workers,
+    fleet_fixture,
+)
 from tests.support.services import PrivateRedis
 from workers.app import load_objective_modules, make_app
 from workers.errors import TrialTimeLimitExceeded
 from workers.protocol import TASK_NAME
-from workers.settings import ENV_OBJECTIVE_MODULES, ENV_TRIAL_SOFT_TIME_LIMIT
+from workers.settings import ENV_TRIAL_SOFT_TIME_LIMIT
 
 HERE = Path(__file__).resolve().parent
 TIMEOUT = 30.0
 
 
-@pytest.fixture(scope="module")
-def impatient_fleet(
-    redis_db: PrivateRedis, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerFleet]:
-    """One worker whose trials may run for 1 s."""
-    with celery_workers(
-        redis_db.url,
-        count=1,
-        concurrency=1,
-        extra_env={ENV_TRIAL_SOFT_TIME_LIMIT: "1", ENV_OBJECTIVE_MODULES: "bo_test_objectives"},
-        pythonpath=[HERE],
-        log_dir=tmp_path_factory.mktemp("impatient-logs"),
-    ) as running:
-        yield running
+impatient_fleet = fleet_fixture(
+    ["bo_test_objectives"],
+    pythonpath=[HERE],
+    count=1,
+    concurrency=1,
+    extra_env={ENV_TRIAL_SOFT_TIME_LIMIT: "1"},
+    log_folder="impatient-logs",
+    name="impatient_fleet",
+    doc="One worker whose trials may run for 1 s.",
+)
 
 
 def test_a_hung_objective_fails_with_the_soft_time_limit(
@@ -79,7 +79,7 @@ def test_a_worker_refuses_to_start_when_an_objective_module_is_missing(
             redis_db.url,
             count=1,
             concurrency=1,
-            extra_env={ENV_OBJECTIVE_MODULES: "bo_test_objectives,bo_no_such_module"},
+            objective_modules=["bo_test_objectives", "bo_no_such_module"],
             pythonpath=[HERE],
             log_dir=tmp_path,
             startup_timeout=TIMEOUT,
