@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from scheduler.celery import CeleryMetric, CeleryRunner
 from scheduler.celery.embedded import stop_embedded_worker
-from scheduler.celery.runner import CeleryMetric, CeleryRunner
 from scheduler.core.metric import Metric
 from scheduler.core.runner import Runner
 from scheduler.local.runner import FunctionMetric, FunctionRunner
