@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 import yaml
 
-from scheduler.ops.config.schema import (
+from scheduler.ops.env import (
     ENV_BROKER_URL,
     ENV_CELERY_BROKER_URL,
     ENV_CELERY_RESULT_BACKEND,
+    ENV_CONFIG,
     ENV_DATABASE_URL,
+    ENV_METRICS_PORT,
     ENV_RESULT_BACKEND,
 )
 
@@ -23,8 +25,8 @@ SERVICE_VARIABLES = (
     ENV_CELERY_BROKER_URL,
     ENV_CELERY_RESULT_BACKEND,
     ENV_DATABASE_URL,
-    "BO_CONFIG",
-    "BO_METRICS_PORT",
+    ENV_CONFIG,
+    ENV_METRICS_PORT,
 )
 
 

@@ -11,17 +11,21 @@ import pytest
 from click.testing import CliRunner
 
 from scheduler.core import ChoiceParameter, FixedParameter, ParameterType, RangeParameter
+from scheduler.core.masking import mask_secrets, mask_url
 from scheduler.ops.cli.main import main
-from scheduler.ops.config.schema import (
-    DEFAULT_DATABASE_URL,
+from scheduler.ops.config import (
     ConfigError,
+    build_experiment,
+    build_generation_strategy,
+    build_options,
+    build_search_space,
+    check_objective_function,
     load_config,
-    mask_secrets,
-    mask_url,
     parse_config,
     parse_parameter_constraint,
     resolve_services,
 )
+from scheduler.ops.env import DEFAULT_DATABASE_URL
 from tests.cli.conftest import config_data
 
 #: "field: problem — fix", the shape of every problem line.
@@ -47,9 +51,9 @@ def test_the_example_configs_are_valid() -> None:
     assert len(examples) >= 3
     for path in examples:
         config = load_config(path)
-        experiment_space = config.build_search_space()
+        experiment_space = build_search_space(config)
         assert experiment_space.parameters
-        config.build_options()
+        build_options(config)
 
 
 @pytest.mark.parametrize(
@@ -304,7 +308,7 @@ def test_objects_built_from_a_config() -> None:
         scheduler={"total_trials": 20, "ttl_seconds_for_trials": 60},
     )
     config = parse_config(data)
-    space = config.build_search_space()
+    space = build_search_space(config)
     params = space.parameters
     assert isinstance(params["lr"], RangeParameter) and params["lr"].log_scale
     assert params["layers"].parameter_type is ParameterType.INT
@@ -317,7 +321,7 @@ def test_objects_built_from_a_config() -> None:
     constraints = [(c.constraint_dict, c.bound) for c in space.parameter_constraints]
     assert constraints == [({"x1": 1.0, "x2": 2.0}, 20.0), ({"x1": -1.0, "x2": 1.0}, 10.0)]
 
-    experiment = config.build_experiment()
+    experiment = build_experiment(config)
     optimization = experiment.optimization_config
     assert optimization is not None and optimization.is_multi_objective
     assert [o.minimize for o in optimization.objectives] == [True, False]
@@ -332,26 +336,26 @@ def test_objects_built_from_a_config() -> None:
     assert runner.serialize_init_args()["objective"] == "my_objective"
     assert runner.serialize_init_args()["objective_options"] == {"epochs": 3}
 
-    options = config.build_options()
+    options = build_options(config)
     assert options.total_trials == 20 and options.ttl_seconds_for_trials == 60
-    strategy = config.build_generation_strategy(space)
+    strategy = build_generation_strategy(config, space)
     assert strategy.seed == 5
 
 
 def test_sobol_only_strategy() -> None:
     config = parse_config(config_data(generation={"strategy": "sobol"}))
-    strategy = config.build_generation_strategy(config.build_search_space())
+    strategy = build_generation_strategy(config, build_search_space(config))
     assert [s.model_name for s in strategy.steps] == ["Sobol"]
 
 
 def test_unknown_objective_function_in_embedded_mode() -> None:
     config = parse_config(config_data(objective_function={"name": "brannin"}))
     with pytest.raises(ConfigError) as caught:
-        config.check_objective_function(required=True)
+        check_objective_function(config, required=True)
     (problem,) = caught.value.problems
     assert problem.field == "objective_function.name"
     assert "did you mean 'branin'?" in problem.fix
-    config.check_objective_function(required=False)  # a fleet may know it
+    check_objective_function(config, required=False)  # a fleet may know it
 
 
 def test_objective_function_options_and_metrics_are_checked() -> None:
@@ -362,7 +366,7 @@ def test_objective_function_options_and_metrics_are_checked() -> None:
         )
     )
     with pytest.raises(ConfigError) as caught:
-        config.check_objective_function(required=False)
+        check_objective_function(config, required=False)
     fields = {p.field: p for p in caught.value.problems}
     assert "epochs" in fields["objective_function.options"].problem
     assert "use one of its metrics: branin" in fields["objectives"].fix

@@ -18,19 +18,21 @@ from typing import Any, cast
 import click
 
 from scheduler.core.errors import BoSchedulerError, FailureRateExceededError
-from scheduler.ops.config.schema import (
-    DEFAULT_DATABASE_URL,
-    ENV_DATABASE_URL,
+from scheduler.core.masking import mask_secrets, mask_url
+from scheduler.ops.config import (
     ConfigError,
     ExperimentConfig,
     Services,
+    build_experiment,
+    build_generation_strategy,
+    build_options,
     celery_app_for,
+    check_objective_function,
     load_config,
-    mask_secrets,
-    mask_url,
     parse_config,
     resolve_services,
 )
+from scheduler.ops.env import DEFAULT_DATABASE_URL, ENV_DATABASE_URL
 
 logger = logging.getLogger("scheduler.ops.cli.main")
 
@@ -211,9 +213,9 @@ def _run_scheduler(
     try:
         control = _control(services.database_url)
         stored = name in _stored_names(services.database_url)
-        options = config.build_options()
+        options = build_options(config)
         if stored:
-            fresh = config.build_experiment(app)
+            fresh = build_experiment(config, app)
             scheduler = cast(
                 DaemonScheduler,
                 DaemonScheduler.from_stored_experiment(
@@ -241,9 +243,9 @@ def _run_scheduler(
         elif resume_only:
             raise _Failure(f"no experiment named {name!r} is stored", EXIT_STORAGE)
         else:
-            config.check_objective_function(required=services.embedded)
-            experiment = config.build_experiment(app)
-            strategy = config.build_generation_strategy(experiment.search_space)
+            check_objective_function(config, required=services.embedded)
+            experiment = build_experiment(config, app)
+            strategy = build_generation_strategy(config, experiment.search_space)
             scheduler = DaemonScheduler(
                 experiment, strategy, options, db_settings=db_settings, metrics=metrics
             )
