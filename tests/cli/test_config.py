@@ -191,17 +191,30 @@ def test_the_example_configs_are_valid() -> None:
             "greater than or equal to 1",
             "raise the value",
         ),
+        # Bounds of SchedulerOptions fields are SchedulerOptions' own, with its wording.
         (
             {"scheduler": {"tolerated_trial_failure_rate": 1.5}},
             "scheduler.tolerated_trial_failure_rate",
-            "less than 1",
-            "lower the value",
+            "1.5 is not valid",
+            "use a fraction in [0, 1)",
         ),
         (
             {"scheduler": {"init_seconds_between_polls": 10, "max_seconds_between_polls": 1}},
             "scheduler.max_seconds_between_polls",
-            "below init_seconds_between_polls",
-            "raise max_seconds_between_polls",
+            "1.0 is not valid",
+            "use at least init_seconds_between_polls",
+        ),
+        (
+            {"runner": {"lost_after_seconds": -1}},
+            "runner.lost_after_seconds",
+            "-1.0 is not valid",
+            "lost_after_seconds must be >= 0",
+        ),
+        (
+            {"runner": {"embedded_concurrency": 0}},
+            "runner.embedded_concurrency",
+            "greater than or equal to 1",
+            "raise the value",
         ),
         (
             {"broker": {"broker_url": "localhost:6379"}},
@@ -422,6 +435,55 @@ def test_passwords_are_masked() -> None:
     assert mask_url("sqlite:///bo.db") == "sqlite:///bo.db"
     text = "connect redis://:pw1@a:1/0 and amqp://user:pw2@b// failed"
     assert mask_secrets(text) == "connect redis://:***@a:1/0 and amqp://user:***@b// failed"
+
+
+def test_unparsable_urls_are_still_masked() -> None:
+    assert mask_url(None) == "-"
+    assert mask_url("redis://:pw@host:notaport/0") == "redis://:***@host:notaport/0"
+    # An unencoded @ in the password: masked up to the last @, never shown in part.
+    assert "ss" not in mask_url("redis://:p@ss@host:bad/0")
+
+
+def test_scheduler_and_runner_defaults_are_the_codes_own() -> None:
+    """One default per setting: the config's are SchedulerOptions' and CeleryRunner's."""
+    import inspect
+    from dataclasses import fields
+
+    from scheduler.celery.runner import CeleryRunner
+    from scheduler.ops.config import RunnerConfig, SchedulerConfig
+    from scheduler.options import SchedulerOptions
+
+    data = config_data()
+    data["scheduler"] = {"total_trials": 3}  # nothing else set: every default applies
+    config = parse_config(data)
+    defaults = {f.name: f.default for f in fields(SchedulerOptions)}
+    section = SchedulerConfig.model_fields
+    assert {"total_trials", "timeout_hours"} < set(section)
+    for name in set(section) - {"total_trials", "timeout_hours"}:
+        assert section[name].default == defaults[name], name
+    assert build_options(config).max_pending_trials == SchedulerOptions().max_pending_trials
+    signature = inspect.signature(CeleryRunner.__init__).parameters
+    for name, field in RunnerConfig.model_fields.items():
+        assert field.default == signature[name].default, name
+
+
+def test_every_scheduler_option_problem_is_reported_at_once() -> None:
+    found = problems_of(
+        config_data(
+            scheduler={
+                "max_pending_trials": 0,
+                "tolerated_trial_failure_rate": 1.5,
+                "init_seconds_between_polls": 10,
+                "max_seconds_between_polls": 1,
+            }
+        )
+    )
+    assert set(found) == {
+        "scheduler.max_pending_trials",
+        "scheduler.tolerated_trial_failure_rate",
+        "scheduler.max_seconds_between_polls",
+    }
+    assert "use a positive number of trials" in found["scheduler.max_pending_trials"][1]
 
 
 def test_parameter_constraint_parser() -> None:

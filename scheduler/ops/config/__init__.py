@@ -5,7 +5,9 @@ One job per module:
 - `errors`: `ConfigProblem`, `ConfigError` and pydantic errors as problems;
 - `section`: the base of every section model (unknown keys are problems);
 - `expressions`: the parameter- and outcome-constraint parsers;
-- `schema`: the section models and the whole `ExperimentConfig`;
+- `derived`: the `scheduler:` and `runner:` sections, from `SchedulerOptions`
+  and `CeleryRunner` (their defaults and bounds live there, once);
+- `schema`: the other section models and the whole `ExperimentConfig`;
 - `build`: experiment, search space, strategy, options, runner from a config;
 - `load`: reading and validating a file;
 - `services`: database, broker and backend from environment, config, defaults.
@@ -23,6 +25,7 @@ from scheduler.ops.config.build import (
     build_search_space,
     check_objective_function,
 )
+from scheduler.ops.config.derived import RunnerConfig, SchedulerConfig
 from scheduler.ops.config.errors import (
     EXAMPLE_CONFIG,
     ConfigError,
@@ -31,7 +34,7 @@ from scheduler.ops.config.errors import (
 )
 from scheduler.ops.config.expressions import parse_outcome_constraint, parse_parameter_constraint
 from scheduler.ops.config.load import load_config, parse_config, read_config_data
-from scheduler.ops.config.schema import ExperimentConfig, RunnerConfig, SchedulerConfig
+from scheduler.ops.config.schema import ExperimentConfig
 from scheduler.ops.config.services import (
     BrokerSettingsError,
     Services,

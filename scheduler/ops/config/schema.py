@@ -4,7 +4,8 @@ A config names everything a daemon needs to run an experiment to its budget:
 the search space, what to optimize, which registered objective the workers
 evaluate, the generation strategy, the scheduler options and, optionally,
 where the database and the broker are (environment variables override those
-last two: see `services`). Validation only: building
+last two: see `services`). The `scheduler:` and `runner:` sections are
+derived from the code they configure (`derived`). Validation only: building
 objects from a valid config is `build`'s job, reading files `load`'s.
 """
 
@@ -18,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from scheduler.core.masking import mask_secrets as mask_secrets  # for daemon.py (see __init__)
+from scheduler.ops.config.derived import RunnerConfig, SchedulerConfig
 from scheduler.ops.config.errors import ConfigProblem, ConfigProblemError, Problems, custom
 from scheduler.ops.config.expressions import parse_outcome_constraint, parse_parameter_constraint
 from scheduler.ops.config.section import Section
@@ -132,42 +134,6 @@ class GenerationConfig(Section):
     seed: int | None = None
     max_parallelism: int | None = Field(default=None, ge=1)
     num_initialization_trials: int | None = Field(default=None, ge=1)
-
-
-class RunnerConfig(Section):
-    """How trials are sent as Celery tasks (see `CeleryRunner`)."""
-
-    queue: str = Field(default="bo-trials", min_length=1)
-    lost_after_seconds: float = Field(default=30.0, ge=0)
-    max_queued_seconds: float | None = Field(default=None, gt=0)
-    embedded_concurrency: int = Field(default=2, ge=1)
-
-
-class SchedulerConfig(Section):
-    """`SchedulerOptions` plus the run's budget and timeout."""
-
-    total_trials: int = Field(ge=1)
-    max_pending_trials: int = Field(default=4, ge=1)
-    timeout_hours: float | None = Field(default=None, gt=0)
-    tolerated_trial_failure_rate: float = Field(default=0.5, ge=0, lt=1)
-    min_failed_trials_for_failure_rate_check: int = Field(default=5, ge=1)
-    ttl_seconds_for_trials: float | None = Field(default=None, gt=0)
-    init_seconds_between_polls: float = Field(default=1.0, ge=0)
-    min_seconds_before_poll: float = Field(default=1.0, ge=0)
-    seconds_between_polls_backoff_factor: float = Field(default=1.5, ge=1)
-    max_seconds_between_polls: float = Field(default=30.0, ge=0)
-    run_trials_in_batches: bool = False
-
-    @model_validator(mode="after")
-    def _poll_bounds(self) -> SchedulerConfig:
-        if self.max_seconds_between_polls < self.init_seconds_between_polls:
-            raise custom(
-                f"max_seconds_between_polls ({self.max_seconds_between_polls:g}) is below "
-                f"init_seconds_between_polls ({self.init_seconds_between_polls:g})",
-                "raise max_seconds_between_polls or lower init_seconds_between_polls",
-                key="max_seconds_between_polls",
-            )
-        return self
 
 
 class DatabaseConfig(Section):
