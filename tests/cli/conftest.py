@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,11 @@ from scheduler.ops.env import (
     ENV_METRICS_PORT,
     ENV_RESULT_BACKEND,
 )
+
+#: The repository whose code the console script must run (this tree, not an installed copy).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The `bo-scheduler` console script installed next to this interpreter.
+CONSOLE_SCRIPT = Path(sys.executable).parent / "bo-scheduler"
 
 SERVICE_VARIABLES = (
     ENV_BROKER_URL,
@@ -84,3 +92,28 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def db_url(tmp_path: Path) -> Iterator[str]:
     yield f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def run_console_script(
+    args: list[str], env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `bo-scheduler` console script on this tree's code, without services.
+
+    The environment is this one without broker or database settings (as the
+    `no_service_environment` fixture), plus `env`, with `PYTHONPATH` leading
+    to this repository so the tree under test is imported.
+    """
+    environ = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
+    paths = [str(REPO_ROOT), *filter(None, [environ.get("PYTHONPATH")])]
+    environ["PYTHONPATH"] = os.pathsep.join(paths)
+    environ.update(env or {})
+    return subprocess.run(
+        [str(CONSOLE_SCRIPT), *args],
+        cwd=REPO_ROOT,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
