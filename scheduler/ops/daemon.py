@@ -26,8 +26,8 @@ from typing import Any
 
 import click
 
+from scheduler.core.masking import mask_secrets
 from scheduler.listeners import SchedulerListener
-from scheduler.ops.config.schema import mask_secrets
 from scheduler.ops.metrics_exporter import SchedulerMetrics
 from scheduler.scheduler import Scheduler
 from scheduler.storage.sql.control import ControlStore

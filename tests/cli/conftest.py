@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from scheduler.ops.config.schema import (
+from scheduler.ops.env import (
     ENV_BROKER_URL,
     ENV_CELERY_BROKER_URL,
     ENV_CELERY_RESULT_BACKEND,
+    ENV_CONFIG,
     ENV_DATABASE_URL,
+    ENV_METRICS_PORT,
     ENV_RESULT_BACKEND,
 )
+
+#: The repository whose code the console script must run (this tree, not an installed copy).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The `bo-scheduler` console script installed next to this interpreter.
+CONSOLE_SCRIPT = Path(sys.executable).parent / "bo-scheduler"
 
 SERVICE_VARIABLES = (
     ENV_BROKER_URL,
@@ -23,8 +33,8 @@ SERVICE_VARIABLES = (
     ENV_CELERY_BROKER_URL,
     ENV_CELERY_RESULT_BACKEND,
     ENV_DATABASE_URL,
-    "BO_CONFIG",
-    "BO_METRICS_PORT",
+    ENV_CONFIG,
+    ENV_METRICS_PORT,
 )
 
 
@@ -82,3 +92,28 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def db_url(tmp_path: Path) -> Iterator[str]:
     yield f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def run_console_script(
+    args: list[str], env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `bo-scheduler` console script on this tree's code, without services.
+
+    The environment is this one without broker or database settings (as the
+    `no_service_environment` fixture), plus `env`, with `PYTHONPATH` leading
+    to this repository so the tree under test is imported.
+    """
+    environ = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
+    paths = [str(REPO_ROOT), *filter(None, [environ.get("PYTHONPATH")])]
+    environ["PYTHONPATH"] = os.pathsep.join(paths)
+    environ.update(env or {})
+    return subprocess.run(
+        [str(CONSOLE_SCRIPT), *args],
+        cwd=REPO_ROOT,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

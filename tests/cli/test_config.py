@@ -11,17 +11,21 @@ import pytest
 from click.testing import CliRunner
 
 from scheduler.core import ChoiceParameter, FixedParameter, ParameterType, RangeParameter
+from scheduler.core.masking import mask_secrets, mask_url
 from scheduler.ops.cli.main import main
-from scheduler.ops.config.schema import (
-    DEFAULT_DATABASE_URL,
+from scheduler.ops.config import (
     ConfigError,
+    build_experiment,
+    build_generation_strategy,
+    build_options,
+    build_search_space,
+    check_objective_function,
     load_config,
-    mask_secrets,
-    mask_url,
     parse_config,
     parse_parameter_constraint,
     resolve_services,
 )
+from scheduler.ops.env import DEFAULT_DATABASE_URL
 from tests.cli.conftest import config_data
 
 #: "field: problem — fix", the shape of every problem line.
@@ -47,9 +51,9 @@ def test_the_example_configs_are_valid() -> None:
     assert len(examples) >= 3
     for path in examples:
         config = load_config(path)
-        experiment_space = config.build_search_space()
+        experiment_space = build_search_space(config)
         assert experiment_space.parameters
-        config.build_options()
+        build_options(config)
 
 
 @pytest.mark.parametrize(
@@ -187,17 +191,30 @@ def test_the_example_configs_are_valid() -> None:
             "greater than or equal to 1",
             "raise the value",
         ),
+        # Bounds of SchedulerOptions fields are SchedulerOptions' own, with its wording.
         (
             {"scheduler": {"tolerated_trial_failure_rate": 1.5}},
             "scheduler.tolerated_trial_failure_rate",
-            "less than 1",
-            "lower the value",
+            "1.5 is not valid",
+            "use a fraction in [0, 1)",
         ),
         (
             {"scheduler": {"init_seconds_between_polls": 10, "max_seconds_between_polls": 1}},
             "scheduler.max_seconds_between_polls",
-            "below init_seconds_between_polls",
-            "raise max_seconds_between_polls",
+            "1.0 is not valid",
+            "use at least init_seconds_between_polls",
+        ),
+        (
+            {"runner": {"lost_after_seconds": -1}},
+            "runner.lost_after_seconds",
+            "-1.0 is not valid",
+            "lost_after_seconds must be >= 0",
+        ),
+        (
+            {"runner": {"embedded_concurrency": 0}},
+            "runner.embedded_concurrency",
+            "greater than or equal to 1",
+            "raise the value",
         ),
         (
             {"broker": {"broker_url": "localhost:6379"}},
@@ -304,7 +321,7 @@ def test_objects_built_from_a_config() -> None:
         scheduler={"total_trials": 20, "ttl_seconds_for_trials": 60},
     )
     config = parse_config(data)
-    space = config.build_search_space()
+    space = build_search_space(config)
     params = space.parameters
     assert isinstance(params["lr"], RangeParameter) and params["lr"].log_scale
     assert params["layers"].parameter_type is ParameterType.INT
@@ -317,7 +334,7 @@ def test_objects_built_from_a_config() -> None:
     constraints = [(c.constraint_dict, c.bound) for c in space.parameter_constraints]
     assert constraints == [({"x1": 1.0, "x2": 2.0}, 20.0), ({"x1": -1.0, "x2": 1.0}, 10.0)]
 
-    experiment = config.build_experiment()
+    experiment = build_experiment(config)
     optimization = experiment.optimization_config
     assert optimization is not None and optimization.is_multi_objective
     assert [o.minimize for o in optimization.objectives] == [True, False]
@@ -332,26 +349,26 @@ def test_objects_built_from_a_config() -> None:
     assert runner.serialize_init_args()["objective"] == "my_objective"
     assert runner.serialize_init_args()["objective_options"] == {"epochs": 3}
 
-    options = config.build_options()
+    options = build_options(config)
     assert options.total_trials == 20 and options.ttl_seconds_for_trials == 60
-    strategy = config.build_generation_strategy(space)
+    strategy = build_generation_strategy(config, space)
     assert strategy.seed == 5
 
 
 def test_sobol_only_strategy() -> None:
     config = parse_config(config_data(generation={"strategy": "sobol"}))
-    strategy = config.build_generation_strategy(config.build_search_space())
+    strategy = build_generation_strategy(config, build_search_space(config))
     assert [s.model_name for s in strategy.steps] == ["Sobol"]
 
 
 def test_unknown_objective_function_in_embedded_mode() -> None:
     config = parse_config(config_data(objective_function={"name": "brannin"}))
     with pytest.raises(ConfigError) as caught:
-        config.check_objective_function(required=True)
+        check_objective_function(config, required=True)
     (problem,) = caught.value.problems
     assert problem.field == "objective_function.name"
     assert "did you mean 'branin'?" in problem.fix
-    config.check_objective_function(required=False)  # a fleet may know it
+    check_objective_function(config, required=False)  # a fleet may know it
 
 
 def test_objective_function_options_and_metrics_are_checked() -> None:
@@ -362,7 +379,7 @@ def test_objective_function_options_and_metrics_are_checked() -> None:
         )
     )
     with pytest.raises(ConfigError) as caught:
-        config.check_objective_function(required=False)
+        check_objective_function(config, required=False)
     fields = {p.field: p for p in caught.value.problems}
     assert "epochs" in fields["objective_function.options"].problem
     assert "use one of its metrics: branin" in fields["objectives"].fix
@@ -418,6 +435,55 @@ def test_passwords_are_masked() -> None:
     assert mask_url("sqlite:///bo.db") == "sqlite:///bo.db"
     text = "connect redis://:pw1@a:1/0 and amqp://user:pw2@b// failed"
     assert mask_secrets(text) == "connect redis://:***@a:1/0 and amqp://user:***@b// failed"
+
+
+def test_unparsable_urls_are_still_masked() -> None:
+    assert mask_url(None) == "-"
+    assert mask_url("redis://:pw@host:notaport/0") == "redis://:***@host:notaport/0"
+    # An unencoded @ in the password: masked up to the last @, never shown in part.
+    assert "ss" not in mask_url("redis://:p@ss@host:bad/0")
+
+
+def test_scheduler_and_runner_defaults_are_the_codes_own() -> None:
+    """One default per setting: the config's are SchedulerOptions' and CeleryRunner's."""
+    import inspect
+    from dataclasses import fields
+
+    from scheduler.celery.runner import CeleryRunner
+    from scheduler.ops.config import RunnerConfig, SchedulerConfig
+    from scheduler.options import SchedulerOptions
+
+    data = config_data()
+    data["scheduler"] = {"total_trials": 3}  # nothing else set: every default applies
+    config = parse_config(data)
+    defaults = {f.name: f.default for f in fields(SchedulerOptions)}
+    section = SchedulerConfig.model_fields
+    assert {"total_trials", "timeout_hours"} < set(section)
+    for name in set(section) - {"total_trials", "timeout_hours"}:
+        assert section[name].default == defaults[name], name
+    assert build_options(config).max_pending_trials == SchedulerOptions().max_pending_trials
+    signature = inspect.signature(CeleryRunner.__init__).parameters
+    for name, field in RunnerConfig.model_fields.items():
+        assert field.default == signature[name].default, name
+
+
+def test_every_scheduler_option_problem_is_reported_at_once() -> None:
+    found = problems_of(
+        config_data(
+            scheduler={
+                "max_pending_trials": 0,
+                "tolerated_trial_failure_rate": 1.5,
+                "init_seconds_between_polls": 10,
+                "max_seconds_between_polls": 1,
+            }
+        )
+    )
+    assert set(found) == {
+        "scheduler.max_pending_trials",
+        "scheduler.tolerated_trial_failure_rate",
+        "scheduler.max_seconds_between_polls",
+    }
+    assert "use a positive number of trials" in found["scheduler.max_pending_trials"][1]
 
 
 def test_parameter_constraint_parser() -> None:

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import click
 
+from scheduler.core.masking import mask_url
+from scheduler.ops.env import ENV_DATABASE_URL
 from scheduler.storage.errors import StorageError
-from scheduler.storage.settings import DATABASE_URL_ENV, default_url
-from scheduler.storage.sql.engine import get_engine, mask_url
+from scheduler.storage.settings import default_url
+from scheduler.storage.sql.engine import get_engine
 from scheduler.storage.sql.migrate import schema_status, upgrade
 
 _URL_OPTION = click.option(
     "--url",
     default=None,
-    help=f"Database URL (default: ${DATABASE_URL_ENV}, else sqlite:///bo-scheduler.db).",
+    help=f"Database URL (default: ${ENV_DATABASE_URL}, else sqlite:///bo-scheduler.db).",
 )
 
 

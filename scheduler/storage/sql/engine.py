@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
+from scheduler.core.masking import mask_url
 from scheduler.storage.errors import StorageConnectionError
 
 _ENGINES: dict[tuple[str, bool], Engine] = {}
@@ -44,14 +45,6 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
-
-
-def mask_url(url: str | URL) -> str:
-    """The URL as text with any password replaced by `***`."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparsable URL>"
 
 
 def _parse(url: str) -> URL:

@@ -1,0 +1,249 @@
+"""The objects a valid config describes: experiment, strategy, options, runner.
+
+Each builder takes an `ExperimentConfig` (already validated, see `schema`)
+and returns the library object. A model error raised while building (one the
+schema could not foresee) becomes a `ConfigError` at the section it came
+from, so `run` reports it like any other config problem.
+`check_objective_function` is the one check that needs the objective
+registry (this process's view of the workers), so it is here and not in the
+schema.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING, Any
+
+from scheduler.ops.config.errors import ConfigError, ConfigProblem, as_config_problem
+from scheduler.ops.config.expressions import parse_outcome_constraint, parse_parameter_constraint
+from scheduler.ops.config.schema import (
+    ChoiceParameterConfig,
+    ExperimentConfig,
+    RangeParameterConfig,
+    linear_ranges,
+)
+from scheduler.ops.env import ENV_OBJECTIVE_MODULES
+
+if TYPE_CHECKING:
+    from scheduler.celery import CeleryRunner
+    from scheduler.core.experiment import Experiment
+    from scheduler.core.optimization import OptimizationConfig
+    from scheduler.core.search_space import SearchSpace
+    from scheduler.generation.strategy import GenerationStrategy
+    from scheduler.options import SchedulerOptions
+
+
+def _infer_type(values: list[Any]) -> str:
+    if all(isinstance(v, bool) for v in values):
+        return "bool"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "int"
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return "float"
+    return "string"
+
+
+def build_search_space(config: ExperimentConfig) -> SearchSpace:
+    """The `SearchSpace` of `parameters` and `parameter_constraints`."""
+    from scheduler.core.parameters import (
+        ChoiceParameter,
+        FixedParameter,
+        Parameter,
+        ParameterConstraint,
+        ParameterType,
+        RangeParameter,
+    )
+    from scheduler.core.search_space import SearchSpace
+
+    parameters: list[Parameter] = []
+    for p in config.parameters:
+        if isinstance(p, RangeParameterConfig):
+            kind = ParameterType.INT if p.value_type == "int" else ParameterType.FLOAT
+            lower, upper = p.bounds
+            if kind is ParameterType.INT:
+                lower, upper = int(lower), int(upper)
+            parameters.append(RangeParameter(p.name, kind, lower, upper, p.log_scale))
+        elif isinstance(p, ChoiceParameterConfig):
+            kind = ParameterType(p.value_type or _infer_type(p.values))
+            ordered = p.is_ordered
+            if ordered is None:
+                ordered = kind in (ParameterType.INT, ParameterType.FLOAT)
+            parameters.append(ChoiceParameter(p.name, kind, list(p.values), ordered))
+        else:
+            kind = ParameterType(p.value_type or _infer_type([p.value]))
+            parameters.append(FixedParameter(p.name, kind, p.value))
+    ranges = linear_ranges(config.parameters)
+    constraints = [
+        ParameterConstraint(*parse_parameter_constraint(text, ranges))
+        for text in config.parameter_constraints
+    ]
+    return SearchSpace(parameters, constraints)
+
+
+def build_optimization_config(config: ExperimentConfig) -> OptimizationConfig:
+    """Objectives (one, or a `MultiObjective`) and outcome constraints as `CeleryMetric`s."""
+    from scheduler.celery import CeleryMetric
+    from scheduler.core.optimization import (
+        ComparisonOp,
+        MultiObjective,
+        Objective,
+        ObjectiveThreshold,
+        OptimizationConfig,
+        OutcomeConstraint,
+    )
+
+    sem = config.objective_function.sem
+    objectives = [
+        Objective(
+            CeleryMetric(name, lower_is_better=o.goal == "minimize", sem=sem),
+            minimize=o.goal == "minimize",
+        )
+        for name, o in config.objectives.items()
+    ]
+    constraints = []
+    for text in config.outcome_constraints:
+        metric, op, bound = parse_outcome_constraint(text)
+        constraints.append(
+            OutcomeConstraint(
+                CeleryMetric(metric, lower_is_better=op == "<=", sem=sem),
+                ComparisonOp.LEQ if op == "<=" else ComparisonOp.GEQ,
+                bound,
+            )
+        )
+    thresholds = [
+        ObjectiveThreshold(objective.metric, float(o.threshold))
+        for objective, o in zip(objectives, config.objectives.values(), strict=True)
+        if o.threshold is not None
+    ]
+    objective: Objective | MultiObjective = (
+        objectives[0] if len(objectives) == 1 else MultiObjective(objectives)
+    )
+    return OptimizationConfig(objective, constraints, thresholds)
+
+
+def build_runner(config: ExperimentConfig, app: Any = None) -> CeleryRunner:
+    """The `CeleryRunner` sending this config's objective to the workers."""
+    from scheduler.celery import CeleryRunner
+
+    return CeleryRunner(
+        objective=config.objective_function.name,
+        objective_options=dict(config.objective_function.options),
+        app=app,
+        **config.runner.model_dump(),
+    )
+
+
+def build_experiment(config: ExperimentConfig, app: Any = None) -> Experiment:
+    """The `Experiment` (CeleryRunner, one CeleryMetric per metric) `config` describes."""
+    from scheduler.celery import CeleryMetric
+    from scheduler.core.experiment import Experiment
+
+    with as_config_problem("parameters"):
+        space = build_search_space(config)
+    with as_config_problem("objectives"):
+        optimization = build_optimization_config(config)
+    sem = config.objective_function.sem
+    return Experiment(
+        name=config.name,
+        search_space=space,
+        optimization_config=optimization,
+        runner=build_runner(config, app),
+        tracking_metrics=[CeleryMetric(m, sem=sem) for m in config.tracking_metrics],
+        description=config.description,
+    )
+
+
+def build_generation_strategy(
+    config: ExperimentConfig, search_space: SearchSpace
+) -> GenerationStrategy:
+    """`choose_generation_strategy` (auto) or a Sobol-only strategy."""
+    from scheduler.generation import (
+        GenerationStep,
+        GenerationStrategy,
+        Models,
+        choose_generation_strategy,
+    )
+
+    g = config.generation
+    with as_config_problem("generation"):
+        if g.strategy == "sobol":
+            step = GenerationStep(Models.SOBOL, -1, max_parallelism=g.max_parallelism)
+            return GenerationStrategy([step], seed=g.seed)
+        return choose_generation_strategy(
+            search_space,
+            max_parallelism_cap=g.max_parallelism,
+            num_trials=config.scheduler.total_trials,
+            num_initialization_trials=g.num_initialization_trials,
+            random_seed=g.seed,
+        )
+
+
+def build_options(config: ExperimentConfig) -> SchedulerOptions:
+    """`SchedulerOptions` from the `scheduler:` section (the budget included)."""
+    from scheduler.options import SchedulerOptions
+
+    values = config.scheduler.model_dump(exclude={"timeout_hours"})
+    with as_config_problem("scheduler"):
+        return SchedulerOptions(**values)
+
+
+def check_objective_function(config: ExperimentConfig, required: bool) -> None:
+    """Check the objective is registered here, takes these options and returns our metrics.
+
+    `required` (embedded mode: this process evaluates trials) makes an
+    unknown objective an error; on a fleet, workers may register objectives
+    this host does not have, so it is not checked then.
+    """
+    from workers.app import load_objective_modules
+    from workers.objectives import registered_objectives
+
+    try:
+        load_objective_modules()
+    except Exception as exc:  # an unimportable BO_OBJECTIVE_MODULES entry
+        if required:
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        "objective_function.name",
+                        str(exc),
+                        f"fix {ENV_OBJECTIVE_MODULES} or install the module",
+                    )
+                ]
+            ) from None
+    known = registered_objectives()
+    name = config.objective_function.name
+    found = known.get(name)
+    problems = []
+    if found is None:
+        if not required:
+            return
+        close = difflib.get_close_matches(name, list(known), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        problems.append(
+            ConfigProblem(
+                "objective_function.name",
+                f"no objective named {name!r} is registered",
+                f"{hint}registered: {', '.join(sorted(known))} (add modules with "
+                f"{ENV_OBJECTIVE_MODULES})",
+            )
+        )
+    else:
+        try:
+            found.check_options(config.objective_function.options)
+        except Exception as exc:
+            problems.append(
+                ConfigProblem("objective_function.options", str(exc), "remove or rename the option")
+            )
+        if found.metrics is not None:
+            for metric in config.metric_names:
+                if metric not in found.metrics:
+                    problems.append(
+                        ConfigProblem(
+                            "objectives" if metric in config.objectives else "outcome_constraints",
+                            f"objective {name!r} returns {', '.join(found.metrics)}, "
+                            f"not {metric!r}",
+                            f"use one of its metrics: {', '.join(found.metrics)}",
+                        )
+                    )
+    if problems:
+        raise ConfigError(problems)

@@ -1,0 +1,478 @@
+"""The application behind `bo-scheduler`: run experiments and say how they are doing.
+
+The CLI parses options, calls one function here and prints what it returns;
+everything between (which services to use, whether to create or resume,
+what `status` shows) is decided here, so it can be called and tested
+without click. Failures are `BoSchedulerError`s whose class says what went
+wrong (`ConfigError`, `UnusableConfigError`, `StorageError`,
+`ServiceUnavailableError`, `FailureRateExceededError`); the CLI turns the
+class into an exit code.
+
+`_open_and_run` creates or resumes the scheduler (the Prometheus exporter
+as one of its listeners), then runs it with `run_daemon`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scheduler.core.errors import BoSchedulerError
+from scheduler.core.masking import mask_secrets, mask_url
+from scheduler.ops.config import (
+    BrokerSettingsError,
+    ConfigError,
+    ExperimentConfig,
+    Services,
+    build_experiment,
+    build_generation_strategy,
+    build_options,
+    celery_app_for,
+    check_objective_function,
+    load_config,
+    parse_config,
+    resolve_services,
+)
+from scheduler.ops.daemon import DEFAULT_DRAIN_SECONDS
+from scheduler.ops.env import ENV_BROKER_URL, ENV_METRICS_PORT, ENV_RESULT_BACKEND
+from scheduler.storage.errors import ExperimentNotFoundError
+
+if TYPE_CHECKING:
+    from scheduler.core.experiment import Experiment
+    from scheduler.ops.daemon import DaemonResult
+    from scheduler.ops.metrics_exporter import SchedulerMetrics
+    from scheduler.storage import DBSettings
+    from scheduler.storage.sql.control import ControlStore, LeaseInfo
+
+logger = logging.getLogger("scheduler.ops.service")
+
+
+class ServiceUnavailableError(BoSchedulerError):
+    """The broker, result backend or metrics port cannot be used; the message says why."""
+
+
+class UnusableConfigError(BoSchedulerError):
+    """A valid config that does not fit the experiment asked for (renamed, changed, missing)."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How `run_experiment` runs: the daemon's options, apart from the config itself.
+
+    `resume_only` refuses to create the experiment (`bo-scheduler resume`);
+    otherwise a stored experiment of the config's name is resumed when its
+    definition is the config's, and created when none is stored.
+    """
+
+    resume_only: bool = False
+    metrics_port: int | None = None
+    metrics_address: str = "0.0.0.0"
+    progress: bool = False
+    config_source: str = "(config)"
+    stop_check_seconds: float = 2.0
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended (`DaemonResult`) and its experiment's `status_counts()` at the end."""
+
+    result: DaemonResult
+    status_counts: dict[str, int]
+
+
+# ------------------------------------------------------------------ storage
+
+
+def db_settings(url: str) -> DBSettings:
+    from scheduler.storage import DBSettings
+
+    return DBSettings(url=url)
+
+
+def open_control(url: str) -> ControlStore:
+    """The control table (stored configs, stop requests, leases) of the database `url`."""
+    from scheduler.storage.sql.control import ControlStore
+
+    return ControlStore(url)
+
+
+def experiment_names(url: str) -> list[str]:
+    """Names of the experiments stored in `url`."""
+    from scheduler.storage import list_experiments
+
+    return list_experiments(db_settings(url))
+
+
+def load_for_reading(name: str, url: str) -> Experiment:
+    """The stored experiment, for reading: classes this process lacks get stand-ins."""
+    from scheduler.storage import DBSettings, load_experiment
+    from scheduler.storage.registry import DEFAULT_REGISTRY, ReadingRegistry
+
+    return load_experiment(name, DBSettings(url=url, registry=ReadingRegistry(DEFAULT_REGISTRY)))
+
+
+def require_stored(name: str, url: str) -> None:
+    """Raise `ExperimentNotFoundError` (naming the stored ones) unless `name` is stored."""
+    known = experiment_names(url)
+    if name not in known:
+        raise ExperimentNotFoundError(
+            f"no experiment named {name!r} in {mask_url(url)}; stored: {', '.join(known) or 'none'}"
+        )
+
+
+def delete(name: str, url: str) -> None:
+    """Delete stored experiment `name` (storage refuses while a daemon runs it)."""
+    from scheduler.storage import delete_experiment
+
+    delete_experiment(name, db_settings(url))
+
+
+# ---------------------------------------------------------------- services
+
+
+def connect_app(services: Services, app: Any = None) -> Any:
+    """The Celery app for `services`, checked before anything is logged or created.
+
+    A broker setting the workers refuse raises `ServiceUnavailableError`
+    with their one-line message (it names the variable and the fix); on a
+    fleet, a broker or result backend that does not answer raises it too:
+    without this check every trial would fail to deploy and use up the budget.
+    """
+    services.apply_to_environ()
+    try:
+        app = app if app is not None else celery_app_for(services)
+    except BrokerSettingsError as exc:
+        raise ServiceUnavailableError(str(exc)) from None
+    if services.embedded:  # kombu warns that memory:// names no host
+        logging.getLogger("kombu.connection").setLevel(logging.ERROR)
+    for key, text in services.describe().items():
+        logger.info("%s: %s", key, text)
+    if not services.embedded:
+        _check_broker(app, services)
+    return app
+
+
+def _check_broker(app: Any, services: Services) -> None:
+    described = services.describe()
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=2, interval_start=0.5, timeout=5)
+    except Exception as exc:
+        raise ServiceUnavailableError(
+            f"cannot reach the broker {described['broker']}: {str(exc).rstrip('.')}. "
+            f"Check {ENV_BROKER_URL} (or the config's broker: section) and that Redis is running."
+        ) from None
+    try:
+        app.backend.get("bo-scheduler-preflight")
+    except Exception as exc:
+        raise ServiceUnavailableError(
+            f"cannot reach the result backend {described['result_backend']}: "
+            f"{str(exc).rstrip('.')}. Check {ENV_RESULT_BACKEND} (or the config's broker: section)."
+        ) from None
+
+
+def _serve_metrics(name: str, settings: RunSettings) -> SchedulerMetrics:
+    from scheduler.ops.metrics_exporter import SchedulerMetrics
+
+    metrics = SchedulerMetrics(name)
+    if settings.metrics_port is None:
+        return metrics
+    try:
+        port = metrics.serve(settings.metrics_port, settings.metrics_address)
+    except OSError as exc:
+        metrics.close()
+        raise ServiceUnavailableError(
+            f"cannot serve metrics on {settings.metrics_address}:{settings.metrics_port}: "
+            f"{exc.strerror}; choose another --metrics-port ({ENV_METRICS_PORT}), or 0 for any "
+            "free port"
+        ) from None
+    logger.info("Prometheus metrics on http://%s:%d/metrics", settings.metrics_address, port)
+    return metrics
+
+
+# -------------------------------------------------------------------- runs
+
+
+def run_experiment(
+    config: ExperimentConfig, services: Services, settings: RunSettings, app: Any = None
+) -> RunOutcome:
+    """Create or resume `config.name` and run it to its budget (or until stopped)."""
+    app = connect_app(services, app)
+    metrics = _serve_metrics(config.name, settings)
+    try:
+        control = open_control(services.database_url)
+        stored = config.name in experiment_names(services.database_url)
+        if not stored and settings.resume_only:
+            raise ExperimentNotFoundError(f"no experiment named {config.name!r} is stored")
+        if not stored:
+            check_objective_function(config, required=services.embedded)
+        return _open_and_run(config, services, settings, app, metrics, control, stored)
+    finally:
+        metrics.close()
+
+
+def _open_and_run(
+    config: ExperimentConfig,
+    services: Services,
+    settings: RunSettings,
+    app: Any,
+    metrics: SchedulerMetrics,
+    control: ControlStore,
+    stored: bool,
+) -> RunOutcome:
+    """Open the stored scheduler (same definition) or create one, save the config, run it."""
+    from scheduler.celery import bind_app
+    from scheduler.ops.daemon import run_daemon
+    from scheduler.scheduler import Scheduler
+
+    name = config.name
+    settings_db = db_settings(services.database_url)
+    options = build_options(config)
+    if stored:
+        fresh = build_experiment(config, app)
+        scheduler = Scheduler.from_stored_experiment(
+            name,
+            options=options,
+            db_settings=settings_db,
+            bind_runner=bind_app(app),
+            listeners=[metrics],
+        )
+        if not settings.resume_only:
+            _require_same_definition(scheduler.experiment, fresh, settings_db)
+        logger.info("resuming stored experiment %r", name)
+    else:
+        experiment = build_experiment(config, app)
+        strategy = build_generation_strategy(config, experiment.search_space)
+        scheduler = Scheduler(
+            experiment, strategy, options, db_settings=settings_db, listeners=[metrics]
+        )
+        logger.info("created experiment %r", name)
+    control.save_config(name, config.model_dump(mode="json"), settings.config_source)
+    result = run_daemon(
+        scheduler,
+        config.scheduler.total_trials,
+        metrics=metrics,
+        timeout_hours=config.scheduler.timeout_hours,
+        control=control,
+        stop_check_seconds=settings.stop_check_seconds,
+        embedded=services.embedded,
+        drain_seconds=settings.drain_seconds,
+        show_progress=settings.progress,
+    )
+    return RunOutcome(result, scheduler.experiment.status_counts())
+
+
+def _require_same_definition(stored: Experiment, fresh: Experiment, settings: DBSettings) -> None:
+    """`run` resumes a stored experiment only if the config still describes it."""
+    from scheduler.storage.encoding import definition_differences, experiment_to_json
+
+    registry = settings.resolved_registry
+    differences = definition_differences(
+        experiment_to_json(stored, registry), experiment_to_json(fresh, registry)
+    )
+    if differences:
+        raise UnusableConfigError(
+            f"experiment {stored.name!r} is stored with a different definition ("
+            + "; ".join(differences)
+            + "). Give the config another name:, or delete the stored experiment "
+            f"with `bo-scheduler delete {stored.name}`."
+        )
+
+
+def resume_config(
+    name: str, url: str, config_file: Path | None, total_trials: int | None
+) -> tuple[ExperimentConfig, str]:
+    """The config to resume `name` with, and its source: `config_file`, else the stored one.
+
+    `total_trials` (the `--total-trials` flag) replaces the budget.
+    """
+    if config_file is not None:
+        config = load_config(config_file)
+        source = str(config_file)
+        if config.name != name:
+            raise UnusableConfigError(
+                f"{config_file} describes experiment {config.name!r}, not {name!r}"
+            )
+    else:
+        stored = open_control(url).load_config(name)
+        if stored is None:
+            require_stored(name, url)
+            raise UnusableConfigError(
+                f"experiment {name!r} was not started with `bo-scheduler run`, so no config "
+                "is stored for it; pass --config FILE"
+            )
+        data, source = stored
+        config = parse_config(data, f"(stored config of {name}, from {source})")
+    if total_trials is not None:
+        config.scheduler.total_trials = total_trials
+    return config, source
+
+
+# ------------------------------------------------------------------ status
+
+
+def _stored_config(control: ControlStore, name: str) -> ExperimentConfig | None:
+    stored = control.load_config(name)
+    if stored is None:
+        return None
+    try:
+        return parse_config(stored[0])
+    except ConfigError:
+        return None
+
+
+def worker_hosts(
+    trials: list[Any], services: Services, use_inspect: bool
+) -> tuple[dict[int, dict[str, Any]], str | None]:
+    """Celery state and worker hostname of each trial's task, and a note on what failed.
+
+    One result-backend read for all tasks (`result_extended` stores the
+    worker's hostname), then `celery inspect` for the tasks it does not name.
+    Any failure (an unreachable backend, invalid broker settings) becomes
+    the note: `status` reads the database and must work without the fleet.
+    """
+    from scheduler.celery.results import ResultStore
+
+    found: dict[int, dict[str, Any]] = {}
+    with_ids = [t for t in trials if t.run_metadata.get("task_id")]
+    if not with_ids:
+        return found, None
+    if services.embedded:
+        return found, "embedded mode: tasks run inside the daemon's process"
+    services.apply_to_environ()
+    try:
+        app = celery_app_for(services)
+    except BrokerSettingsError as exc:
+        return found, f"invalid broker settings: {mask_secrets(str(exc))}"
+    try:
+        metas = ResultStore(app.backend).read([t.run_metadata["task_id"] for t in with_ids])
+    except Exception as exc:
+        return found, f"result backend unreachable: {mask_secrets(str(exc))}"
+    for trial, (meta, _) in zip(with_ids, metas, strict=True):
+        entry: dict[str, Any] = {"state": "PENDING", "worker": None}
+        if meta is not None:
+            entry["state"] = meta.get("status")
+            result = meta.get("result")
+            entry["worker"] = meta.get("worker") or (
+                result.get("hostname") if isinstance(result, dict) else None
+            )
+        found[trial.index] = entry
+    missing = {t.run_metadata["task_id"]: t.index for t in with_ids if not found[t.index]["worker"]}
+    if missing and use_inspect:
+        try:
+            inspector = app.control.inspect(timeout=1.0)
+            for method in (inspector.active, inspector.reserved):
+                for worker, tasks in (method() or {}).items():
+                    for task in tasks or []:
+                        index = missing.get(task.get("id"))
+                        if index is not None:
+                            found[index]["worker"] = worker
+        except Exception as exc:
+            return found, f"could not inspect workers: {mask_secrets(str(exc))}"
+    return found, None
+
+
+def status_data(name: str, url: str, use_inspect: bool) -> dict[str, Any]:
+    """What `bo-scheduler status` shows (also its `--json`): counts, best, trials out, daemon.
+
+    `trials_by_status` lists the statuses that have trials.
+    """
+    from scheduler.analysis.report import best_observed_trial
+
+    experiment = load_for_reading(name, url)
+    control = open_control(url)
+    config = _stored_config(control, name)
+    services = resolve_services(config, database_url=url)
+    counts = {status: n for status, n in experiment.status_counts().items() if n}
+    best = best_observed_trial(experiment)
+    out = experiment.running_trials
+    hosts, note = worker_hosts(out, services, use_inspect)
+    now = time.time()
+    running = []
+    for trial in out:
+        sent = trial.run_metadata.get("sent_at")
+        running.append(
+            {
+                "trial_index": trial.index,
+                "status": trial.status.name,
+                "task_id": trial.run_metadata.get("task_id"),
+                "celery_state": hosts.get(trial.index, {}).get("state"),
+                "worker": hosts.get(trial.index, {}).get("worker"),
+                "seconds_out": None if sent is None else round(now - float(sent), 1),
+                "parameters": trial.arm.parameters,
+            }
+        )
+    return {
+        "experiment": name,
+        "database": mask_url(url),
+        "broker": services.describe()["broker"],
+        "daemon": control.lease(name).describe(),
+        "budget": None if config is None else config.scheduler.total_trials,
+        "trials": len(experiment.trials),
+        "trials_by_status": counts,
+        "best": None
+        if best is None
+        else {"trial_index": best[0], "parameters": best[1], "values": best[2]},
+        "running": running,
+        "note": note,
+    }
+
+
+def list_rows(url: str) -> list[dict[str, Any]]:
+    """One row per stored experiment: trials, completed, best values, daemon."""
+    from scheduler.analysis.report import best_observed_trial
+
+    control = open_control(url)
+    rows = []
+    for name in experiment_names(url):
+        experiment = load_for_reading(name, url)
+        best = best_observed_trial(experiment)
+        rows.append(
+            {
+                "experiment": name,
+                "trials": len(experiment.trials),
+                "completed": experiment.status_counts()["COMPLETED"],
+                "best": None if best is None else best[2],
+                "daemon": control.lease(name).describe(),
+            }
+        )
+    return rows
+
+
+def write_report(experiment: Experiment, out_dir: Path) -> list[Path]:
+    """`NAME.csv` (one row per trial), `NAME.png` and `NAME.html` (the trace) in `out_dir`."""
+    from scheduler.analysis.report import exp_to_df, save_trace_plot
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{experiment.name}{suffix}" for suffix in (".csv", ".png", ".html")]
+    exp_to_df(experiment).to_csv(paths[0], index=False)
+    save_trace_plot(experiment, paths[1])
+    save_trace_plot(experiment, paths[2])
+    return paths
+
+
+# -------------------------------------------------------------------- stop
+
+
+def request_stop(name: str, url: str, reason: str) -> LeaseInfo:
+    """Record a stop request for `name`; return its lease (`alive`, `owner`) as it was."""
+    require_stored(name, url)
+    control = open_control(url)
+    lease = control.lease(name)
+    control.request_stop(name, reason)
+    return lease
+
+
+def wait_until_released(name: str, url: str, timeout: float, every: float = 0.5) -> bool:
+    """Whether the daemon running `name` released it (stopped) within `timeout` seconds."""
+    control = open_control(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if control.lease(name).owner is None:
+            return True
+        time.sleep(every)
+    return False
