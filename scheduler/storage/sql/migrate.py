@@ -23,8 +23,9 @@ from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
+from scheduler.core.masking import mask_url
 from scheduler.storage.errors import SchemaOutdatedError, SchemaTooNewError
-from scheduler.storage.sql.engine import SCHEMA_CHECKED, connect, get_engine, mask_url
+from scheduler.storage.sql.engine import SCHEMA_CHECKED, connect, get_engine
 from scheduler.storage.sql.models import VERSION_TABLE
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from scheduler.core.clock import utcnow
 from scheduler.core.data import Data
 from scheduler.core.experiment import Experiment
+from scheduler.core.masking import mask_url
 from scheduler.core.trial import Trial
 from scheduler.generation.strategy import GenerationStrategy
 from scheduler.storage.encoding import (
@@ -38,7 +39,7 @@ from scheduler.storage.errors import (
 )
 from scheduler.storage.settings import DBSettings, new_owner_id
 from scheduler.storage.sql import lease
-from scheduler.storage.sql.engine import connect, json_dumps, mask_url
+from scheduler.storage.sql.engine import connect, json_dumps
 from scheduler.storage.sql.migrate import checked_engine
 from scheduler.storage.sql.models import (
     ArmRow,
