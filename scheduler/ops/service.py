@@ -227,6 +227,7 @@ def _open_and_run(
     """Open the stored scheduler (same definition) or create one, save the config, run it."""
     from scheduler.celery import bind_app
     from scheduler.ops.daemon import run_daemon
+    from scheduler.ops.trial_log import TrialLog
     from scheduler.scheduler import Scheduler
 
     name = config.name
@@ -239,7 +240,7 @@ def _open_and_run(
             options=options,
             db_settings=settings_db,
             bind_runner=bind_app(app),
-            listeners=[metrics],
+            listeners=[metrics, TrialLog()],
         )
         if not settings.resume_only:
             _require_same_definition(scheduler.experiment, fresh, settings_db)
@@ -248,7 +249,7 @@ def _open_and_run(
         experiment = build_experiment(config, app)
         strategy = build_generation_strategy(config, experiment.search_space)
         scheduler = Scheduler(
-            experiment, strategy, options, db_settings=settings_db, listeners=[metrics]
+            experiment, strategy, options, db_settings=settings_db, listeners=[metrics, TrialLog()]
         )
         logger.info("created experiment %r", name)
     control.save_config(name, config.model_dump(mode="json"), settings.config_source)
