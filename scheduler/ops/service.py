@@ -39,6 +39,7 @@ from scheduler.ops.config import (
 from scheduler.ops.daemon import DEFAULT_DRAIN_SECONDS
 from scheduler.ops.env import ENV_BROKER_URL, ENV_METRICS_PORT, ENV_RESULT_BACKEND
 from scheduler.storage.errors import ExperimentNotFoundError
+from scheduler.storage.sql.engine import missing_sqlite_file
 
 if TYPE_CHECKING:
     from scheduler.core.experiment import Experiment
@@ -101,9 +102,11 @@ def open_control(url: str) -> ControlStore:
 
 
 def experiment_names(url: str) -> list[str]:
-    """Names of the experiments stored in `url`."""
+    """Names of the experiments stored in `url` (none in a SQLite file not made yet)."""
     from scheduler.storage import list_experiments
 
+    if missing_sqlite_file(url) is not None:
+        return []  # looking never creates the file
     return list_experiments(db_settings(url))
 
 
@@ -112,11 +115,25 @@ def load_for_reading(name: str, url: str) -> Experiment:
     from scheduler.storage import DBSettings, load_experiment
     from scheduler.storage.registry import DEFAULT_REGISTRY, ReadingRegistry
 
+    require_database(name, url)
     return load_experiment(name, DBSettings(url=url, registry=ReadingRegistry(DEFAULT_REGISTRY)))
+
+
+def require_database(name: str, url: str) -> None:
+    """Raise `ExperimentNotFoundError` when `url` is a SQLite file that does not exist,
+    naming it, instead of creating an empty database by looking for `name` in it."""
+    path = missing_sqlite_file(url)
+    if path is not None:
+        raise ExperimentNotFoundError(
+            f"no experiment named {name!r} in {mask_url(url)}: {path} does not exist "
+            "(nothing was stored there); pass --db-url or set BO_DATABASE_URL to the "
+            "database the run used"
+        )
 
 
 def require_stored(name: str, url: str) -> None:
     """Raise `ExperimentNotFoundError` (naming the stored ones) unless `name` is stored."""
+    require_database(name, url)
     known = experiment_names(url)
     if name not in known:
         raise ExperimentNotFoundError(
@@ -128,6 +145,7 @@ def delete(name: str, url: str) -> None:
     """Delete stored experiment `name` (storage refuses while a daemon runs it)."""
     from scheduler.storage import delete_experiment
 
+    require_database(name, url)
     delete_experiment(name, db_settings(url))
 
 
@@ -299,6 +317,7 @@ def resume_config(
                 f"{config_file} describes experiment {config.name!r}, not {name!r}"
             )
     else:
+        require_database(name, url)
         stored = open_control(url).load_config(name)
         if stored is None:
             require_stored(name, url)
@@ -384,7 +403,7 @@ def status_data(name: str, url: str, use_inspect: bool) -> dict[str, Any]:
     """
     from scheduler.analysis.report import best_observed_trial
 
-    experiment = load_for_reading(name, url)
+    experiment = load_for_reading(name, url)  # first: never create the database
     control = open_control(url)
     config = _stored_config(control, name)
     services = resolve_services(config, database_url=url)
@@ -427,9 +446,12 @@ def list_rows(url: str) -> list[dict[str, Any]]:
     """One row per stored experiment: trials, completed, best values, daemon."""
     from scheduler.analysis.report import best_observed_trial
 
+    names = experiment_names(url)
+    if not names:
+        return []  # no control table to open (a SQLite file not made yet stays so)
     control = open_control(url)
     rows = []
-    for name in experiment_names(url):
+    for name in names:
         experiment = load_for_reading(name, url)
         best = best_observed_trial(experiment)
         rows.append(

@@ -122,7 +122,7 @@ def test_legacy_rows_survive_db_upgrade(db_url: str) -> None:
     dispose_engines()
 
     # Reported as the storage reports it, not worked around with a table of its own.
-    with pytest.raises(SchemaOutdatedError, match=r"'0001'.*bo-scheduler db upgrade --url"):
+    with pytest.raises(SchemaOutdatedError, match=r"'0001'.*bo-scheduler db upgrade --db-url"):
         ControlStore(db_url)
     with pytest.raises(SchemaOutdatedError, match="'0001'"):
         SQLStore(db_url)

@@ -174,7 +174,7 @@ def test_outdated_schema_needs_upgrade_command(db_url: str, request: pytest.Fixt
     head, newer = request.getfixturevalue("newer_code")
     with pytest.raises(SchemaOutdatedError) as info:
         SQLStore(db_url)
-    assert f"'{head}'" in str(info.value) and "bo-scheduler db upgrade --url" in str(info.value)
+    assert f"'{head}'" in str(info.value) and "bo-scheduler db upgrade --db-url" in str(info.value)
 
     runner = CliRunner()
     result = runner.invoke(db, ["current", "--url", db_url])

@@ -15,9 +15,13 @@ from scheduler.storage.sql.engine import get_engine
 from scheduler.storage.sql.migrate import schema_status, upgrade
 
 _URL_OPTION = click.option(
+    "--db-url",
     "--url",
+    "url",
+    envvar=ENV_DATABASE_URL,
     default=None,
-    help=f"Database URL (default: ${ENV_DATABASE_URL}, else sqlite:///bo-scheduler.db).",
+    help="Database URL, as for every other command (--url is an older spelling; "
+    f"default: ${ENV_DATABASE_URL}, else sqlite:///bo-scheduler.db).",
 )
 
 
@@ -33,7 +37,7 @@ def upgrade_command(url: str | None, revision: str) -> None:
     """Migrate the database schema to the newest revision (creating it if empty).
 
     Back up production databases first. Example:
-    bo-scheduler db upgrade --url postgresql://bo@db-host/bo
+    bo-scheduler db upgrade --db-url postgresql://bo@db-host/bo
     """
     url = url or default_url()
     try:

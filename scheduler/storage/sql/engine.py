@@ -103,6 +103,20 @@ def _build(url: str, echo: bool) -> Engine:
     return engine
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite `url` that does not exist yet, else None (it exists, or
+    the URL is in-memory or another database). Reading commands check this so that
+    looking at a database never creates one."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or _is_memory(parsed):
+        return None
+    path = Path(parsed.database or "")
+    return None if path.exists() else path
+
+
 def get_engine(url: str, echo: bool = False) -> Engine:
     """The process's engine for `url` (created once, so pools are shared)."""
     key = (url, echo)
@@ -143,6 +157,11 @@ def connection_error(url: str | URL, exc: BaseException) -> StorageConnectionErr
         )
     elif "password" in reason or "authentication" in reason:
         hint = "check the user name and password in the URL"
+    elif "role" in reason and "does not exist" in reason:
+        hint = (
+            "check the user name in the URL, or create the role first "
+            f"(`createuser {parsed.username}`)"
+        )
     return StorageConnectionError(
         f"Cannot connect to database {mask_url(parsed)}: {reason}; {hint}."
     )

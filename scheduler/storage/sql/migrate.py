@@ -3,7 +3,7 @@
 No `alembic.ini` is needed: the migrations ship inside the package. A new,
 empty database is upgraded automatically on first use; a database behind the
 code raises `SchemaOutdatedError` (migrating production data is an operator's
-decision: `bo-scheduler db upgrade --url ...`).
+decision: `bo-scheduler db upgrade --db-url ...`).
 
 Every user of the database (`SQLStore`, `ControlStore`) gets its engine from
 `checked_engine`, so all of them see one schema at one revision, checked once
@@ -99,7 +99,7 @@ def ensure_schema(engine: Engine, auto_create: bool = True) -> None:
     url = mask_url(engine.url)
     if current == head:
         return
-    command_hint = f"bo-scheduler db upgrade --url '{url}'"
+    command_hint = f"bo-scheduler db upgrade --db-url '{url}'"
     if current is None:
         if has_tables or not auto_create:
             raise SchemaOutdatedError(

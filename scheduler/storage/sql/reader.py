@@ -14,6 +14,7 @@ from sqlalchemy import Text, cast, delete, select
 from sqlalchemy.engine import Connection
 
 from scheduler.core.experiment import Experiment
+from scheduler.core.masking import mask_url
 from scheduler.generation.strategy import GenerationStrategy
 from scheduler.storage.encoding import experiment_from_json, generation_strategy_from_json
 from scheduler.storage.errors import ExperimentNotFoundError
@@ -81,8 +82,9 @@ def not_found(conn: Connection, name: str) -> ExperimentNotFoundError:
     names = experiment_names(conn)
     shown = ", ".join(repr(n) for n in names[:_MAX_NAMES_SHOWN]) or "none"
     more = f" (and {len(names) - _MAX_NAMES_SHOWN} more)" if len(names) > _MAX_NAMES_SHOWN else ""
+    where = mask_url(conn.engine.url)
     return ExperimentNotFoundError(
-        f"No experiment named {name!r} is stored. Stored experiments: {shown}{more}."
+        f"No experiment named {name!r} is stored in {where}. Stored experiments: {shown}{more}."
     )
 
 
