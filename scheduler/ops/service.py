@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scheduler.core.errors import BoSchedulerError
+from scheduler.core.errors import BoSchedulerError, FailureRateExceededError
 from scheduler.core.masking import mask_secrets, mask_url
 from scheduler.ops.config import (
     BrokerSettingsError,
@@ -65,10 +65,13 @@ class RunSettings:
 
     `resume_only` refuses to create the experiment (`bo-scheduler resume`);
     otherwise a stored experiment of the config's name is resumed when its
-    definition is the config's, and created when none is stored.
+    definition is the config's, and created when none is stored. `restart`
+    deletes a stored experiment of that name first (`run --restart`): the way
+    to start over once the cause of a failed run is fixed.
     """
 
     resume_only: bool = False
+    restart: bool = False
     metrics_port: int | None = None
     metrics_address: str = "0.0.0.0"
     progress: bool = False
@@ -224,11 +227,22 @@ def run_experiment(
     try:
         control = open_control(services.database_url)
         stored = config.name in experiment_names(services.database_url)
+        if stored and settings.restart:
+            delete(config.name, services.database_url)
+            logger.warning("deleted stored experiment %r to start over (--restart)", config.name)
+            stored = False
         if not stored and settings.resume_only:
             raise ExperimentNotFoundError(f"no experiment named {config.name!r} is stored")
         if not stored:
             check_objective_function(config, required=services.embedded)
-        return _open_and_run(config, services, settings, app, metrics, control, stored)
+        try:
+            return _open_and_run(config, services, settings, app, metrics, control, stored)
+        except FailureRateExceededError as exc:
+            raise FailureRateExceededError(
+                f"{exc} Once fixed, start over with `bo-scheduler run "
+                f"{settings.config_source} --restart` (it deletes the stored trials; running "
+                "the config again would resume them, failures included)."
+            ) from None
     finally:
         metrics.close()
 

@@ -25,9 +25,10 @@ from scheduler import (
     Scheduler,
     SchedulerOptions,
     SearchSpace,
+    TrialStatus,
 )
 from scheduler.local.runner import FunctionMetric, FunctionRunner
-from scheduler.ops.cli.main import EXIT_CONFIG, EXIT_SERVICE, EXIT_STORAGE, main
+from scheduler.ops.cli.main import EXIT_CONFIG, EXIT_FAILURE_RATE, EXIT_SERVICE, EXIT_STORAGE, main
 from scheduler.storage import DBSettings, RegistryBundle, UnregisteredClassError, load_experiment
 from scheduler.storage.registry import DEFAULT_REGISTRY, ReadingRegistry
 from tests.cli.conftest import SERVICE_VARIABLES, config_data
@@ -161,6 +162,9 @@ def test_run_refuses_a_changed_definition_under_the_same_name(
     assert (
         "different definition" in result.output and "bo-scheduler delete same_name" in result.output
     )
+    # The difference itself, down to the field, not two truncated JSON strings.
+    assert "search space parameter x2 upper: stored 15.0, given 20.0" in result.output
+    assert "x1" not in result.output.split("different definition")[1].split(")")[0]
     deleted = CliRunner().invoke(main, ["delete", "same_name", "--yes", "--db-url", db_url])
     assert deleted.exit_code == 0, deleted.output
     again = CliRunner().invoke(main, ["run", str(changed), "--db-url", db_url])
@@ -254,3 +258,23 @@ def test_read_commands_work_without_the_experiments_own_classes(tmp_path: Path) 
     )
     with pytest.raises(UnregisteredClassError, match="private"):
         stand_in.runner.run(stand_in.trials[0])  # type: ignore[union-attr]
+
+
+def test_a_failed_run_says_how_to_start_over_and_restart_does(
+    write_config: Callable[..., Path], db_url: str
+) -> None:
+    failing = {"name": "branin", "options": {"runtime_seconds": -1}}  # every trial fails
+    broken = write_config("start_over", objective_function=failing)
+    first = CliRunner().invoke(main, ["run", str(broken), "--db-url", db_url])
+    assert first.exit_code == EXIT_FAILURE_RATE, first.output
+    assert f"bo-scheduler run {broken} --restart" in first.output
+
+    fixed = write_config("start_over", filename="fixed.yaml")  # same definition, fixed options
+    again = CliRunner().invoke(main, ["run", str(fixed), "--db-url", db_url])
+    assert again.exit_code == EXIT_FAILURE_RATE, again.output  # resumes the stored failures
+    assert f"bo-scheduler run {fixed} --restart" in again.output
+
+    restarted = CliRunner().invoke(main, ["run", str(fixed), "--restart", "--db-url", db_url])
+    assert restarted.exit_code == 0, restarted.output
+    experiment = load_experiment("start_over", DBSettings(db_url))
+    assert [t.status for t in experiment.trials.values()] == [TrialStatus.COMPLETED] * 6

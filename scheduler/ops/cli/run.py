@@ -41,9 +41,11 @@ def _settings(
     stop_check_seconds: float,
     drain_seconds: float,
     resume_only: bool,
+    restart: bool = False,
 ) -> RunSettings:
     return RunSettings(
         resume_only=resume_only,
+        restart=restart,
         metrics_port=metrics_port,
         metrics_address=metrics_address,
         progress=show,
@@ -61,10 +63,17 @@ def _settings(
     type=click.Path(dir_okay=False, path_type=Path),
 )
 @DB_URL
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="Delete a stored experiment of the config's name first and start over "
+    "(e.g. after fixing what made its trials fail). Refused while a daemon runs it.",
+)
 @daemon_options
 def run(
     config_file: Path,
     db_url: str | None,
+    restart: bool,
     metrics_port: int | None,
     metrics_address: str,
     progress: bool | None,
@@ -78,7 +87,8 @@ def run(
     daemon: SIGTERM or SIGINT, or `bo-scheduler stop NAME` from anywhere,
     stops it cleanly with everything saved; `bo-scheduler resume NAME` then
     continues. If the experiment is already stored (same definition), it is
-    resumed. Logs go to stderr; the summary to stdout.
+    resumed; --restart deletes it and starts over. Logs go to stderr; the
+    summary to stdout.
 
     CONFIG may also come from $BO_CONFIG. The config's database: and
     broker: sections are overridden by BO_DATABASE_URL, BO_BROKER_URL and
@@ -104,6 +114,7 @@ def run(
             stop_check_seconds,
             drain_seconds,
             resume_only=False,
+            restart=restart,
         )
         outcome = run_experiment(config, services, settings)
     flagged = services.sources.get("database") == "from --db-url"
