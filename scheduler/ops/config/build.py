@@ -92,7 +92,7 @@ def build_optimization_config(config: ExperimentConfig) -> OptimizationConfig:
         OutcomeConstraint,
     )
 
-    sem = config.objective_function.sem
+    sem = config.objective_function.resolved_sem
     objectives = [
         Objective(
             CeleryMetric(name, lower_is_better=o.goal == "minimize", sem=sem),
@@ -142,7 +142,7 @@ def build_experiment(config: ExperimentConfig, app: Any = None) -> Experiment:
         space = build_search_space(config)
     with as_config_problem("objectives"):
         optimization = build_optimization_config(config)
-    sem = config.objective_function.sem
+    sem = config.objective_function.resolved_sem
     return Experiment(
         name=config.name,
         search_space=space,
@@ -179,10 +179,16 @@ def build_generation_strategy(
 
 
 def build_options(config: ExperimentConfig) -> SchedulerOptions:
-    """`SchedulerOptions` from the `scheduler:` section (the budget included)."""
+    """`SchedulerOptions` from the `scheduler:` section (the budget included) and the
+    `early_stopping:` / `global_stopping:` sections' strategies."""
     from scheduler.options import SchedulerOptions
 
     values = config.scheduler.model_dump(exclude={"timeout_hours"})
+    for section in ("early_stopping", "global_stopping"):
+        chosen = getattr(config, section)
+        if chosen is not None:
+            with as_config_problem(section):
+                values[f"{section}_strategy"] = chosen.build()
     with as_config_problem("scheduler"):
         return SchedulerOptions(**values)
 

@@ -111,7 +111,9 @@ FIXES: dict[str, str] = {
     "string_too_long": "shorten it",
 }
 
-_TAGS = {"range", "choice", "fixed"}
+_TAGS = {"range", "choice", "fixed", "percentile", "threshold"}
+#: The tags of each tagged section, for the fix of a missing or unknown tag.
+_TAG_FIXES = {"early_stopping": "strategy: percentile or threshold"}
 
 
 def field_path(loc: tuple[Any, ...], key: str | None = None) -> str:
@@ -122,7 +124,7 @@ def field_path(loc: tuple[Any, ...], key: str | None = None) -> str:
         if isinstance(item, int):
             parts.append(f"[{item}]")
         elif isinstance(item, str) and (
-            "[" in item or (item in _TAGS and isinstance(previous, int))
+            "[" in item or (item in _TAGS and (isinstance(previous, int) or previous in _TAG_FIXES))
         ):
             pass  # pydantic's own markers: union tags, validator names
         else:
@@ -162,6 +164,8 @@ def problems_from(error: ValidationError) -> list[ConfigProblem]:
         fix = FIXES.get(item["type"], "see " + EXAMPLE_CONFIG + " for a valid example")
         if item["type"] == "missing":
             fix = f"add `{path.rsplit('.', 1)[-1]}: ...` (see {EXAMPLE_CONFIG})"
+        if item["type"].startswith("union_tag") and path.split(".")[0] in _TAG_FIXES:
+            fix = f"use {_TAG_FIXES[path.split('.')[0]]}"
         problems.append(ConfigProblem(path, message[0].lower() + message[1:], fix))
     return problems
 

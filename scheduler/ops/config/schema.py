@@ -22,6 +22,7 @@ from scheduler.ops.config.derived import RunnerConfig, SchedulerConfig
 from scheduler.ops.config.errors import ConfigProblem, ConfigProblemError, Problems, custom
 from scheduler.ops.config.expressions import parse_outcome_constraint, parse_parameter_constraint
 from scheduler.ops.config.section import Section
+from scheduler.ops.config.stopping import EarlyStoppingConfig, GlobalStoppingConfig
 
 Scalar = str | bool | int | float
 
@@ -119,11 +120,38 @@ class ObjectiveConfig(Section):
 
 
 class ObjectiveFunctionConfig(Section):
-    """The registered objective the workers evaluate, and its options."""
+    """The registered objective the workers evaluate, and its options.
+
+    `sem` is the noise of a bare value the objective returns: a number (0 for a
+    deterministic function), or null for unknown noise that the model infers.
+    Left out, it is 0 for the built-in noiseless test functions (branin,
+    hartmann6, ...) and null for everything else: a user's training run is noisy
+    until said otherwise, and treating it as exact would make the model chase noise.
+    """
 
     name: str = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
-    sem: float | None = Field(default=0.0, ge=0)
+    sem: float | Literal["auto"] | None = "auto"
+
+    @field_validator("sem", mode="before")
+    @classmethod
+    def _sem(cls, value: Any) -> Any:
+        if value is None or value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise custom(f"{value!r} is not a number", "write a standard error >= 0, null or auto")
+        if not value >= 0:
+            raise custom("input should be greater than or equal to 0", "raise the value")
+        return float(value)
+
+    @property
+    def resolved_sem(self) -> float | None:
+        """The SEM reported with bare values (see the class docstring)."""
+        if self.sem != "auto":
+            return None if self.sem is None else float(self.sem)
+        from workers.objectives.builtin import PROBLEMS
+
+        return 0.0 if self.name in PROBLEMS else None
 
 
 class GenerationConfig(Section):
@@ -172,6 +200,8 @@ class ExperimentConfig(Section):
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     scheduler: SchedulerConfig
+    early_stopping: EarlyStoppingConfig | None = None
+    global_stopping: GlobalStoppingConfig | None = None
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
 
