@@ -12,6 +12,7 @@ schema.
 from __future__ import annotations
 
 import difflib
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from scheduler.ops.config.errors import ConfigError, ConfigProblem, as_config_problem
@@ -240,6 +241,8 @@ def check_objective_function(config: ExperimentConfig, required: bool) -> None:
             problems.append(
                 ConfigProblem("objective_function.options", str(exc), "remove or rename the option")
             )
+        problems += _option_type_problems(found.function, config.objective_function.options)
+        problems += _builtin_parameter_problems(name, [p.name for p in config.parameters])
         if found.metrics is not None:
             for metric in config.metric_names:
                 if metric not in found.metrics:
@@ -253,3 +256,64 @@ def check_objective_function(config: ExperimentConfig, required: bool) -> None:
                     )
     if problems:
         raise ConfigError(problems)
+
+
+def _option_type_problems(function: Any, options: dict[str, Any]) -> list[ConfigProblem]:
+    """Options whose value is not of the kind the objective's default is (a number
+    for `runtime_seconds: 0.0`, ...): caught here, not by every trial failing."""
+    problems = []
+    parameters = inspect.signature(function).parameters
+    for option, value in options.items():
+        default = parameters[option].default if option in parameters else inspect.Parameter.empty
+        if default is inspect.Parameter.empty or default is None:
+            continue
+        wanted: tuple[type, ...] = (
+            (bool,)
+            if isinstance(default, bool)
+            else (int, float)
+            if isinstance(default, int | float)
+            else (type(default),)
+        )
+        if isinstance(value, bool) != (bool in wanted) or not isinstance(value, wanted):
+            kind = (
+                "true or false"
+                if bool in wanted
+                else "a number"
+                if float in wanted
+                else f"a {type(default).__name__}"
+            )
+            problems.append(
+                ConfigProblem(
+                    f"objective_function.options.{option}",
+                    f"{value!r} is not {kind} (the objective's default is {default!r})",
+                    f"write {kind}, e.g. {option}: {default!r}",
+                )
+            )
+    return problems
+
+
+def _builtin_parameter_problems(objective: str, names: list[str]) -> list[ConfigProblem]:
+    """A built-in test function takes x1..xd: other names would fail every trial."""
+    from workers.objectives.builtin import PROBLEMS
+
+    problem = PROBLEMS.get(objective.removesuffix("_noisy"))
+    if problem is None:
+        return []
+    if problem.dimension is not None:
+        expected = [f"x{i}" for i in range(1, problem.dimension + 1)]
+        if sorted(names) == sorted(expected):
+            return []
+        takes = ", ".join(expected)
+    else:
+        dims = sorted(int(n[1:]) for n in names if n[:1] == "x" and n[1:].isdigit())
+        consecutive = len(dims) == len(names) and dims == list(range(1, len(names) + 1))
+        if consecutive and len(names) >= problem.min_dimension:
+            return []
+        takes = f"x1..xd with d >= {problem.min_dimension}"
+    return [
+        ConfigProblem(
+            "parameters",
+            f"objective {objective!r} takes parameters {takes}, not {', '.join(names)}",
+            f"name the parameters {takes}, or use your own objective",
+        )
+    ]
