@@ -43,3 +43,18 @@ def mask_url(url: str | URL | None) -> str:
     if parsed.password is None:
         return url if isinstance(url, str) else parsed.render_as_string(hide_password=False)
     return parsed.render_as_string(hide_password=True)
+
+
+def without_password(url: str) -> str:
+    """`url` with no password at all (not even `***`): what may be stored, e.g. the
+    broker a run used, so that `status` finds it while the secret stays in the
+    environment. Unparsable text is returned masked."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return mask_secrets(url)
+    if parsed.password is None:
+        return url
+    parsed = parsed._replace(password=None)
+    parsed = parsed._replace(username=parsed.username or None)
+    return parsed.render_as_string(hide_password=False)

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scheduler.core.errors import BoSchedulerError, FailureRateExceededError
-from scheduler.core.masking import mask_secrets, mask_url
+from scheduler.core.masking import mask_url, without_password
 from scheduler.ops.config import (
     BrokerSettingsError,
-    ConfigError,
     ExperimentConfig,
     Services,
     build_experiment,
@@ -34,7 +33,6 @@ from scheduler.ops.config import (
     check_objective_function,
     load_config,
     parse_config,
-    resolve_services,
 )
 from scheduler.ops.daemon import DEFAULT_DRAIN_SECONDS
 from scheduler.ops.env import ENV_BROKER_URL, ENV_METRICS_PORT, ENV_RESULT_BACKEND
@@ -284,7 +282,7 @@ def _open_and_run(
             experiment, strategy, options, db_settings=settings_db, listeners=[metrics, TrialLog()]
         )
         logger.info("created experiment %r", name)
-    control.save_config(name, config.model_dump(mode="json"), settings.config_source)
+    control.save_config(name, _config_to_store(config, services), settings.config_source)
     result = run_daemon(
         scheduler,
         config.scheduler.total_trials,
@@ -297,6 +295,22 @@ def _open_and_run(
         show_progress=settings.progress,
     )
     return RunOutcome(result, scheduler.experiment.status_counts())
+
+
+def _config_to_store(config: ExperimentConfig, services: Services) -> dict[str, Any]:
+    """The config as it runs, for `resume` and `status`: its broker section is the broker
+    this run uses (from the environment too), without passwords, so another shell finds
+    the fleet while secrets stay in the environment."""
+    data = config.model_dump(mode="json")
+    if services.embedded:
+        data["broker"] = {"broker_url": None, "result_backend": None}
+    else:
+        backend = services.result_backend
+        data["broker"] = {
+            "broker_url": without_password(services.broker_url or ""),
+            "result_backend": None if backend is None else without_password(backend),
+        }
+    return data
 
 
 def _require_same_definition(stored: Experiment, fresh: Experiment, settings: DBSettings) -> None:
@@ -346,138 +360,7 @@ def resume_config(
     return config, source
 
 
-# ------------------------------------------------------------------ status
-
-
-def _stored_config(control: ControlStore, name: str) -> ExperimentConfig | None:
-    stored = control.load_config(name)
-    if stored is None:
-        return None
-    try:
-        return parse_config(stored[0])
-    except ConfigError:
-        return None
-
-
-def worker_hosts(
-    trials: list[Any], services: Services, use_inspect: bool
-) -> tuple[dict[int, dict[str, Any]], str | None]:
-    """Celery state and worker hostname of each trial's task, and a note on what failed.
-
-    One result-backend read for all tasks (`result_extended` stores the
-    worker's hostname), then `celery inspect` for the tasks it does not name.
-    Any failure (an unreachable backend, invalid broker settings) becomes
-    the note: `status` reads the database and must work without the fleet.
-    """
-    from scheduler.celery.results import ResultStore
-
-    found: dict[int, dict[str, Any]] = {}
-    with_ids = [t for t in trials if t.run_metadata.get("task_id")]
-    if not with_ids:
-        return found, None
-    if services.embedded:
-        return found, "embedded mode: tasks run inside the daemon's process"
-    services.apply_to_environ()
-    try:
-        app = celery_app_for(services)
-    except BrokerSettingsError as exc:
-        return found, f"invalid broker settings: {mask_secrets(str(exc))}"
-    try:
-        metas = ResultStore(app.backend).read([t.run_metadata["task_id"] for t in with_ids])
-    except Exception as exc:
-        return found, f"result backend unreachable: {mask_secrets(str(exc))}"
-    for trial, (meta, _) in zip(with_ids, metas, strict=True):
-        entry: dict[str, Any] = {"state": "PENDING", "worker": None}
-        if meta is not None:
-            entry["state"] = meta.get("status")
-            result = meta.get("result")
-            entry["worker"] = meta.get("worker") or (
-                result.get("hostname") if isinstance(result, dict) else None
-            )
-        found[trial.index] = entry
-    missing = {t.run_metadata["task_id"]: t.index for t in with_ids if not found[t.index]["worker"]}
-    if missing and use_inspect:
-        try:
-            inspector = app.control.inspect(timeout=1.0)
-            for method in (inspector.active, inspector.reserved):
-                for worker, tasks in (method() or {}).items():
-                    for task in tasks or []:
-                        index = missing.get(task.get("id"))
-                        if index is not None:
-                            found[index]["worker"] = worker
-        except Exception as exc:
-            return found, f"could not inspect workers: {mask_secrets(str(exc))}"
-    return found, None
-
-
-def status_data(name: str, url: str, use_inspect: bool) -> dict[str, Any]:
-    """What `bo-scheduler status` shows (also its `--json`): counts, best, trials out, daemon.
-
-    `trials_by_status` lists the statuses that have trials.
-    """
-    from scheduler.analysis.report import best_observed_trial
-
-    experiment = load_for_reading(name, url)  # first: never create the database
-    control = open_control(url)
-    config = _stored_config(control, name)
-    services = resolve_services(config, database_url=url)
-    counts = {status: n for status, n in experiment.status_counts().items() if n}
-    best = best_observed_trial(experiment)
-    out = experiment.running_trials
-    hosts, note = worker_hosts(out, services, use_inspect)
-    now = time.time()
-    running = []
-    for trial in out:
-        sent = trial.run_metadata.get("sent_at")
-        running.append(
-            {
-                "trial_index": trial.index,
-                "status": trial.status.name,
-                "task_id": trial.run_metadata.get("task_id"),
-                "celery_state": hosts.get(trial.index, {}).get("state"),
-                "worker": hosts.get(trial.index, {}).get("worker"),
-                "seconds_out": None if sent is None else round(now - float(sent), 1),
-                "parameters": trial.arm.parameters,
-            }
-        )
-    return {
-        "experiment": name,
-        "database": mask_url(url),
-        "broker": services.describe()["broker"],
-        "daemon": control.lease(name).describe(),
-        "budget": None if config is None else config.scheduler.total_trials,
-        "trials": len(experiment.trials),
-        "trials_by_status": counts,
-        "best": None
-        if best is None
-        else {"trial_index": best[0], "parameters": best[1], "values": best[2]},
-        "running": running,
-        "note": note,
-    }
-
-
-def list_rows(url: str) -> list[dict[str, Any]]:
-    """One row per stored experiment: trials, completed, best values, daemon."""
-    from scheduler.analysis.report import best_observed_trial
-
-    names = experiment_names(url)
-    if not names:
-        return []  # no control table to open (a SQLite file not made yet stays so)
-    control = open_control(url)
-    rows = []
-    for name in names:
-        experiment = load_for_reading(name, url)
-        best = best_observed_trial(experiment)
-        rows.append(
-            {
-                "experiment": name,
-                "trials": len(experiment.trials),
-                "completed": experiment.status_counts()["COMPLETED"],
-                "best": None if best is None else best[2],
-                "daemon": control.lease(name).describe(),
-            }
-        )
-    return rows
+# ------------------------------------------------------------------ report
 
 
 def write_report(experiment: Experiment, out_dir: Path) -> list[Path]:

@@ -10,7 +10,8 @@ import click
 
 from scheduler.core.masking import mask_url
 from scheduler.ops.cli.common import DB_URL, database_url, reported_errors
-from scheduler.ops.service import list_rows, load_for_reading, status_data, write_report
+from scheduler.ops.service import load_for_reading, write_report
+from scheduler.ops.status import list_rows, status_data
 
 
 def _print_status(data: dict[str, Any]) -> None:
