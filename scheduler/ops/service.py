@@ -364,7 +364,8 @@ def resume_config(
 
 
 def write_report(experiment: Experiment, out_dir: Path) -> list[Path]:
-    """`NAME.csv` (one row per trial), `NAME.png` and `NAME.html` (the trace) in `out_dir`."""
+    """`NAME.csv` (one row per trial), `NAME.png` (the trace) and `NAME.html` (the
+    interactive, offline report with the dashboard's figures) in `out_dir`."""
     from scheduler.analysis.report import exp_to_df, save_trace_plot
 
     out_dir.mkdir(parents=True, exist_ok=True)

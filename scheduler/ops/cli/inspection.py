@@ -85,7 +85,10 @@ def status(name: str, db_url: str | None, as_json: bool, inspect: bool) -> None:
     help="Directory for NAME.csv, NAME.png and NAME.html.",
 )
 def report(name: str, db_url: str | None, out_dir: Path) -> None:
-    """Write experiment NAME's trials as CSV and its optimization trace as PNG and HTML.
+    """Write experiment NAME's trials as CSV, its trace as PNG and an interactive HTML report.
+
+    The HTML file works offline (plotly.js is embedded) and has the
+    dashboard's figures: history, parameters, contour, Pareto front.
 
     The CSV has one row per trial (exp_to_df): index, status, generation
     step, parameters, metric means, failure reason.

@@ -1,7 +1,7 @@
 """The `bo-scheduler` command line: the click group and its commands.
 
 One module per command group: `run` (run, resume), `inspection` (status,
-list, report), `control` (stop, delete), `demo`, and `db` (the schema);
+list, report), `control` (stop, delete), `dashboard`, `demo`, and `db` (the schema);
 `common` holds what they share. Every command that reads the database takes
 `--db-url` (default `$BO_DATABASE_URL`, else `sqlite:///bo-scheduler.db`);
 broker settings come from the environment (`BO_BROKER_URL`,
@@ -15,6 +15,7 @@ import click
 
 from scheduler.ops.cli.common import EXIT_CONFIG, EXIT_FAILURE_RATE, EXIT_SERVICE, EXIT_STORAGE
 from scheduler.ops.cli.control import delete, stop
+from scheduler.ops.cli.dashboard import dashboard
 from scheduler.ops.cli.db import db
 from scheduler.ops.cli.demo import demo
 from scheduler.ops.cli.inspection import list_command, report, status
@@ -42,7 +43,7 @@ def main() -> None:
     """
 
 
-for command in (run, resume, status, report, list_command, stop, delete, demo, db):
+for command in (run, resume, status, report, list_command, stop, delete, demo, db, dashboard):
     main.add_command(command)
 
 
