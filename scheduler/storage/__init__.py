@@ -16,6 +16,7 @@ from scheduler.storage.errors import (
     StaleExperimentError,
     StorageConnectionError,
     StorageError,
+    StorageLockedError,
     UnregisteredClassError,
 )
 from scheduler.storage.registry import (
@@ -52,6 +53,7 @@ __all__ = [
     "StaleExperimentError",
     "StorageConnectionError",
     "StorageError",
+    "StorageLockedError",
     "UnregisteredClassError",
     "create_all_tables",
     "delete_experiment",

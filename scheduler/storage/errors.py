@@ -13,6 +13,10 @@ class StorageConnectionError(StorageError, ConnectionError):
     """The database cannot be reached or opened (the URL is shown password-masked)."""
 
 
+class StorageLockedError(StorageError):
+    """A SQLite file stayed locked by another process for longer than the store waits."""
+
+
 class SchemaError(StorageError):
     """The database schema does not match this version of bo-scheduler."""
 

@@ -47,6 +47,11 @@ def _finite(value: Any) -> Any:
     return value
 
 
+#: How long one SQLite statement waits for another process's lock (the driver's own
+#: busy wait); the store then retries for `store.RETRY_SECONDS` more.
+SQLITE_BUSY_SECONDS = 30.0
+
+
 def _parse(url: str) -> URL:
     try:
         return make_url(url)
@@ -84,7 +89,7 @@ def _build(url: str, echo: bool) -> Engine:
     parsed = _with_installed_driver(_parse(url))
     kwargs: dict[str, Any] = {"echo": echo, "json_serializer": json_dumps}
     if parsed.get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS, "check_same_thread": False}
         if _is_memory(parsed):
             kwargs["poolclass"] = StaticPool
     else:

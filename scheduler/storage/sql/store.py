@@ -36,8 +36,10 @@ from scheduler.storage.errors import (
     ExperimentNameConflictError,
     StorageConnectionError,
     StorageError,
+    StorageLockedError,
 )
 from scheduler.storage.settings import DBSettings, new_owner_id
+from scheduler.storage.sql import engine as engines
 from scheduler.storage.sql import lease
 from scheduler.storage.sql.engine import connect, json_dumps
 from scheduler.storage.sql.migrate import checked_engine
@@ -65,26 +67,41 @@ _RETRYABLE = (OperationalError, InterfaceError, DisconnectionError, StorageConne
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _is_lock(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) and "locked" in str(exc.orig or exc).lower()
+
+
 def _retrying(method: F) -> F:
     """Retry a store call (one transaction) with backoff while the server is unreachable.
 
     A failed transaction changed nothing and the in-memory bookkeeping only
     changes after a commit, so calling again is safe. A database server
     restart then pauses the scheduler instead of killing it. SQLite is a
-    local file: its errors are not transient and are raised at once.
+    local file: its only transient error is another process's lock (a long
+    transaction, a database browser left open), retried the same way; when it
+    outlasts the wait, `StorageLockedError` says who to close, in one line.
     """
 
     @functools.wraps(method)
     def wrapper(self: SQLStore, *args: Any, **kwargs: Any) -> Any:
-        if self.engine.url.get_backend_name() == "sqlite":
-            return method(self, *args, **kwargs)
+        sqlite = self.engine.url.get_backend_name() == "sqlite"
         deadline = time.monotonic() + RETRY_SECONDS
         delay = 0.1
         while True:
             try:
                 return method(self, *args, **kwargs)
             except _RETRYABLE as exc:
+                if sqlite and not _is_lock(exc):
+                    raise
                 if time.monotonic() + delay > deadline:
+                    if sqlite:
+                        raise StorageLockedError(
+                            f"database {mask_url(self.engine.url)} stayed locked by another "
+                            f"process for over {RETRY_SECONDS + engines.SQLITE_BUSY_SECONDS:.0f} s "
+                            f"during {method.__name__}; close whatever holds it (a long "
+                            "transaction, a database browser), then continue with "
+                            "`bo-scheduler resume NAME`"
+                        ) from None
                     raise
                 reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
                 logger.warning(
