@@ -178,7 +178,7 @@ class Scheduler:
                 if not ignore_global_stopping_strategy and self._should_stop_globally():
                     stop_launching = True
                 launched = 0
-                if not stop_launching:
+                if not stop_launching and not self._stop_event.is_set():  # no launch once asked
                     launched = self._launch(max_trials - added)
                     added += launched
                     if self._nothing_more_to_launch(max_trials - added):

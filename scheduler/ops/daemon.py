@@ -48,6 +48,7 @@ class DaemonResult:
     budget_reached: bool
     trials_out: int = 0
     drained: bool = False
+    interrupted: bool = False  # stopped by SIGINT (Ctrl-C): the CLI exits 130
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -59,6 +60,7 @@ class _StopState:
         self.metrics = metrics
         self.reason: str | None = None
         self.signals = 0
+        self.interrupted = False
         self.draining = False
 
     @property
@@ -76,6 +78,7 @@ class _StopState:
 
     def on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.signals += 1
+        self.interrupted = self.interrupted or signum == signal.SIGINT
         name = signal.Signals(signum).name
         if self.signals > 1 and self.draining:
             logger.warning("%s again: not waiting for in-process trials any longer", name)
@@ -98,27 +101,56 @@ def _signal_handlers(state: _StopState) -> Iterator[None]:
             signal.signal(s, handler)
 
 
+class _StopRequests(SchedulerListener):
+    """`bo-scheduler stop NAME` requests, read from the control table.
+
+    A background thread looks every `every` seconds, so a loop asleep between
+    polls wakes at once; and every poll looks once more before the loop may
+    launch trials, so nothing is deployed after a request already recorded.
+    A daemon notes the counter when it starts: a request made while no daemon
+    ran does not stop the next one.
+    """
+
+    def __init__(self, state: _StopState, control: ControlStore, name: str) -> None:
+        self.state, self.control, self.name = state, control, name
+        self.baseline = control.stop_counter(name)
+        self._lock = threading.Lock()
+
+    def check(self) -> bool:
+        """Turn a new stop request into `state.request`; True once one was seen."""
+        with self._lock:
+            if self.state.requested:
+                return True
+            try:
+                if self.control.stop_counter(self.name) <= self.baseline:
+                    return False
+                reason, by = self.control.stop_request(self.name)
+            except Exception:
+                logger.warning("could not check for stop requests", exc_info=True)
+                return False
+            self.state.request(f"{reason or 'stop requested'} (by {by})")
+            return True
+
+    def on_poll(self, scheduler: Scheduler, seconds: float) -> None:
+        self.check()
+
+
 @contextmanager
 def _stop_watcher(
     state: _StopState, control: ControlStore | None, name: str, every: float
 ) -> Iterator[None]:
-    """Poll the control table for `bo-scheduler stop NAME` in a background thread."""
+    """Watch the control table for `bo-scheduler stop NAME` (see `_StopRequests`)."""
     if control is None:
         yield
         return
-    baseline = control.stop_counter(name)
+    requests = _StopRequests(state, control, name)
     done = threading.Event()
 
     def watch() -> None:
-        while not done.wait(every):
-            try:
-                if control.stop_counter(name) > baseline:
-                    reason, by = control.stop_request(name)
-                    state.request(f"{reason or 'stop requested'} (by {by})")
-                    return
-            except Exception:
-                logger.warning("could not check for stop requests", exc_info=True)
+        while not done.wait(every) and not requests.check():
+            pass
 
+    state.scheduler.listeners.append(requests)
     thread = threading.Thread(target=watch, name="bo-stop-watcher", daemon=True)
     thread.start()
     try:
@@ -126,6 +158,7 @@ def _stop_watcher(
     finally:
         done.set()
         thread.join(timeout=5)
+        state.scheduler.listeners.remove(requests)
 
 
 class _Progress(SchedulerListener):
@@ -231,6 +264,7 @@ def run_daemon(
         budget_reached=budget_reached,
         trials_out=out,
         drained=drained,
+        interrupted=state.interrupted,
     )
 
 

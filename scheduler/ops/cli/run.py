@@ -13,9 +13,13 @@ from scheduler.ops.config import load_config, resolve_services
 from scheduler.ops.env import ENV_CONFIG
 from scheduler.ops.service import RunOutcome, RunSettings, resume_config, run_experiment
 
+#: Exit status of a run interrupted by SIGINT (Ctrl-C), as shells report it (128 + 2).
+EXIT_INTERRUPTED = 130
+
 
 def print_summary(outcome: RunOutcome, name: str, db_url_flag: bool, url: str) -> None:
-    """How the run ended, the best trial, and how to continue a stopped run."""
+    """How the run ended, the best trial, and how to continue a stopped run; a run
+    interrupted by SIGINT then exits 130 (budget reached, `stop` or SIGTERM: 0)."""
     result, summary = outcome.result, outcome.result.summary
     counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.status_counts.items()) if v)
     state = "stopped" if result.stopped else ("finished" if result.budget_reached else "ended")
@@ -31,6 +35,8 @@ def print_summary(outcome: RunOutcome, name: str, db_url_flag: bool, url: str) -
             f"{result.trials_out} trial(s) still out; continue with: "
             f"bo-scheduler resume {name}{flag}"
         )
+    if result.interrupted:
+        raise SystemExit(EXIT_INTERRUPTED)
 
 
 def _settings(
