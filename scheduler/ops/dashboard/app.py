@@ -8,11 +8,11 @@ no front-end build step. Every route only reads.
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -42,10 +42,15 @@ def _default(value: Any) -> Any:
 
 
 class JSON(JSONResponse):
-    """JSON with numpy values and datetimes converted (NaNs are already None)."""
+    """JSON by orjson (a figure of 10,000 points in ms, not 0.1 s): numpy arrays and
+    scalars natively, NaN as null, anything else through `_default`."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, default=_default, separators=(",", ":")).encode()
+        return orjson.dumps(
+            content,
+            default=_default,
+            option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+        )
 
 
 @cache

@@ -1,11 +1,10 @@
 """What the dashboard's API returns, read from the database through the public storage API.
 
-Experiments are loaded with `service.load_for_reading` (a `ReadingRegistry`,
-as `bo-scheduler status` does: classes this process lacks get stand-ins), so
-the dashboard never writes and runs beside any daemon. One page refresh asks
-several endpoints about one experiment; `ExperimentCache` keeps each loaded
-experiment and its `TrialTable` for `ttl` seconds so they share one load,
-while a daemon's new trials still show within a refresh or two.
+Experiments are read with a `ReadingRegistry`, as `bo-scheduler status`
+does (classes this process lacks get stand-ins), so the dashboard never
+writes and runs beside any daemon. One page refresh asks several endpoints
+about one experiment; `ExperimentCache` looks at the database at most once
+per `ttl` seconds for them all, and then reads only what changed.
 """
 
 from __future__ import annotations
@@ -13,24 +12,47 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from scheduler.analysis.plots import TrialTable, all_figures, pareto_front, trial_table
 from scheduler.core.experiment import Experiment
-from scheduler.ops.service import experiment_names, load_for_reading, open_control
+from scheduler.ops.service import experiment_names, open_control, require_database
+from scheduler.storage.errors import ExperimentNotFoundError
+from scheduler.storage.registry import DEFAULT_REGISTRY, ReadingRegistry
+from scheduler.storage.sql.watcher import ExperimentWatcher
 
 
 @dataclass
 class Loaded:
-    experiment: Experiment
+    """One experiment as the dashboard holds it: kept current by its watcher."""
+
+    watcher: ExperimentWatcher
     table: TrialTable
     at: float
+    #: Answers computed from this `table` (figures, rows), dropped when it is rebuilt.
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    def remember(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
+    @property
+    def experiment(self) -> Experiment:
+        return self.watcher.experiment
 
 
 class ExperimentCache:
-    """Loaded experiments of database `url`, each reused for `ttl` seconds."""
+    """Experiments of database `url`, each looked at again after `ttl` seconds.
+
+    The first look loads an experiment whole; later ones read only what
+    changed since (`ExperimentWatcher`), and the `TrialTable` is rebuilt only
+    when something did, so a page refresh at 10,000 trials costs a few small
+    queries, not a reload.
+    """
 
     def __init__(self, url: str, ttl: float = 1.0) -> None:
         self.url = url
@@ -45,11 +67,24 @@ class ExperimentCache:
         """The experiment `name` (raises `ExperimentNotFoundError` if it is not stored)."""
         with self._lock:
             found = self._loaded.get(name)
-            if found is not None and time.monotonic() - found.at < self.ttl:
+            now = time.monotonic()
+            if found is not None and now - found.at < self.ttl:
                 return found
-            experiment = load_for_reading(name, self.url)
-            found = Loaded(experiment, trial_table(experiment), time.monotonic())
-            self._loaded[name] = found
+            if found is None:
+                require_database(name, self.url)  # looking never creates a database
+                registry = ReadingRegistry(DEFAULT_REGISTRY)
+                watcher = ExperimentWatcher(self.url, name, registry)
+                found = self._loaded[name] = Loaded(watcher, trial_table(watcher.experiment), now)
+                return found
+            try:
+                changed = found.watcher.refresh()
+            except ExperimentNotFoundError:
+                del self._loaded[name]
+                raise
+            if changed:
+                found.table = trial_table(found.experiment)
+                found.memo.clear()
+            found.at = now
             return found
 
 
@@ -144,7 +179,12 @@ def trials(cache: ExperimentCache, name: str, status: str | None = None) -> dict
     Rows rather than objects keep 10,000 trials small; `status` (comma-separated
     names) keeps only trials in those statuses.
     """
-    frame = cache.get(name).table.frame
+    loaded = cache.get(name)
+    return loaded.remember(("trials", status), lambda: _rows(loaded.table, status))  # type: ignore[no-any-return]
+
+
+def _rows(table: TrialTable, status: str | None) -> dict[str, Any]:
+    frame = table.frame
     if status:
         frame = frame[frame["status"].isin([s.strip().upper() for s in status.split(",")])]
     columns = [c for c in frame.columns if c not in TABLE_COLUMNS_HIDDEN]
@@ -156,4 +196,8 @@ def figures(
     cache: ExperimentCache, name: str, log_y: bool, x: str | None, y: str | None
 ) -> dict[str, Any]:
     """`/api/experiments/{name}/plots`: every figure by name (plotly JSON)."""
-    return all_figures(cache.get(name).table, log_y, x, y)
+    loaded = cache.get(name)
+    known = loaded.table.parameters  # other names fall back to the defaults: one memo entry
+    x, y = (x if x in known else None), (y if y in known else None)
+    key = ("plots", log_y, x, y)
+    return loaded.remember(key, lambda: all_figures(loaded.table, log_y, x, y))  # type: ignore[no-any-return]

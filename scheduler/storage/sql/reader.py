@@ -41,16 +41,16 @@ from scheduler.storage.sql.rows import (
 _MAX_NAMES_SHOWN = 20
 
 
-def _text(column: Any) -> Any:
+def text_of(column: Any) -> Any:
     """Read a JSON column as its stored text (parsed by us, compared as text)."""
     return cast(column, Text).label(column.key)
 
 
-_TRIAL_SELECT = [
+TRIAL_SELECT = [
     TrialRow.trial_index,
     TrialRow.status,
-    _text(TrialRow.run_metadata),
-    _text(TrialRow.stop_metadata),
+    text_of(TrialRow.run_metadata),
+    text_of(TrialRow.stop_metadata),
     TrialRow.time_created,
     TrialRow.time_staged,
     TrialRow.time_run_started,
@@ -110,16 +110,14 @@ def read_experiment(conn: Connection, name: str, registry: Registry) -> LoadedEx
     arms = {
         r.trial_index: (r.name, json.loads(r.parameters))
         for r in conn.execute(
-            select(ArmRow.trial_index, ArmRow.name, _text(ArmRow.parameters)).where(
+            select(ArmRow.trial_index, ArmRow.name, text_of(ArmRow.parameters)).where(
                 ArmRow.experiment_id == row.id
             )
         )
     }
     snapshots: dict[int, Snapshot] = {}
     trial_rows = conn.execute(
-        select(*_TRIAL_SELECT)
-        .where(TrialRow.experiment_id == row.id)
-        .order_by(TrialRow.trial_index)
+        select(*TRIAL_SELECT).where(TrialRow.experiment_id == row.id).order_by(TrialRow.trial_index)
     )
     for trial_row in trial_rows:
         arm_name, parameters = arms[trial_row.trial_index]
