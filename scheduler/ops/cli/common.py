@@ -127,6 +127,19 @@ _DAEMON_OPTIONS = [
         show_default=True,
         help="Embedded mode: after a stop, how long to wait for in-process trials.",
     ),
+    click.option(
+        "--dashboard-port",
+        type=click.IntRange(0, 65535),
+        default=None,
+        help="Also serve the web dashboard on this port while the daemon runs (0: any free "
+        "port); see `bo-scheduler dashboard`.",
+    ),
+    click.option(
+        "--dashboard-host",
+        default="127.0.0.1",
+        show_default=True,
+        help="Address of --dashboard-port; another than loopback needs BO_DASHBOARD_TOKEN.",
+    ),
 ]
 
 

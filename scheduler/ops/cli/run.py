@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -15,6 +17,18 @@ from scheduler.ops.service import RunOutcome, RunSettings, resume_config, run_ex
 
 #: Exit status of a run interrupted by SIGINT (Ctrl-C), as shells report it (128 + 2).
 EXIT_INTERRUPTED = 130
+
+
+@contextmanager
+def _dashboard(url: str, host: str, port: int | None) -> Iterator[None]:
+    """`--dashboard-port`: the dashboard beside the daemon (imported only when asked)."""
+    if port is None:
+        yield
+        return
+    from scheduler.ops.dashboard.server import beside_daemon
+
+    with beside_daemon(url, host, port):
+        yield
 
 
 def print_summary(outcome: RunOutcome, name: str, db_url_flag: bool, url: str) -> None:
@@ -86,6 +100,8 @@ def run(
     log_level: str | None,
     stop_check_seconds: float,
     drain_seconds: float,
+    dashboard_port: int | None,
+    dashboard_host: str,
 ) -> None:
     """Create (or resume) the experiment in CONFIG and run it to its budget.
 
@@ -122,7 +138,8 @@ def run(
             resume_only=False,
             restart=restart,
         )
-        outcome = run_experiment(config, services, settings)
+        with _dashboard(services.database_url, dashboard_host, dashboard_port):
+            outcome = run_experiment(config, services, settings)
     flagged = services.sources.get("database") == "from --db-url"
     print_summary(outcome, config.name, flagged, services.database_url)
 
@@ -150,6 +167,8 @@ def resume(
     log_level: str | None,
     stop_check_seconds: float,
     drain_seconds: float,
+    dashboard_port: int | None,
+    dashboard_host: str,
 ) -> None:
     """Continue a stored experiment NAME to its budget (after a stop or a crash).
 
@@ -179,6 +198,7 @@ def resume(
             drain_seconds,
             resume_only=True,
         )
-        outcome = run_experiment(config, services, settings)
+        with _dashboard(services.database_url, dashboard_host, dashboard_port):
+            outcome = run_experiment(config, services, settings)
     flagged = services.sources.get("database") == "from --db-url"
     print_summary(outcome, name, flagged, services.database_url)

@@ -7,13 +7,19 @@ port actually used (ask for port 0 to get a free one).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 
+from scheduler.core.masking import mask_url
 from scheduler.ops.dashboard.app import create_app
 from scheduler.ops.dashboard.auth import AuthSettings, check_bind
+
+logger = logging.getLogger(__name__)
 
 
 def _server(url: str, host: str, port: int, auth: AuthSettings | None) -> uvicorn.Server:
@@ -64,3 +70,18 @@ class DashboardThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(timeout=10)
+
+
+@contextmanager
+def beside_daemon(url: str, host: str, port: int | None) -> Iterator[DashboardThread | None]:
+    """The dashboard of `url` on `host:port` while the block runs (`run --dashboard-port`);
+    nothing when `port` is None. Auth comes from the environment, as for `serve`."""
+    if port is None:
+        yield None
+        return
+    thread = DashboardThread(url, host, port).start()
+    logger.info("dashboard of %s on %s/", mask_url(url), thread.url)
+    try:
+        yield thread
+    finally:
+        thread.stop()
