@@ -19,6 +19,7 @@ from scheduler.ops.cli.db import db
 from scheduler.ops.cli.demo import demo
 from scheduler.ops.cli.inspection import list_command, report, status
 from scheduler.ops.cli.run import resume, run
+from scheduler.ops.cli.workers import FLEET_COMMANDS
 
 __all__ = ["EXIT_CONFIG", "EXIT_FAILURE_RATE", "EXIT_SERVICE", "EXIT_STORAGE", "main"]
 
@@ -42,7 +43,7 @@ def main() -> None:
     """
 
 
-for command in (run, resume, status, report, list_command, stop, delete, demo, db):
+for command in (run, resume, status, report, list_command, stop, delete, demo, db, *FLEET_COMMANDS):
     main.add_command(command)
 
 
