@@ -95,11 +95,15 @@ def load_objective_modules(environ: Mapping[str, str] | None = None) -> list[str
     return _load_objective_modules(environ)
 
 
+#: The objective modules this worker loaded at start (logged once logging is set up).
+_loaded_modules: list[str] = []
+
+
 @celeryd_init.connect
 def _load_objectives_at_worker_start(**_: Any) -> None:
     """Load user objectives before the pool forks, or refuse to start."""
     try:
-        load_objective_modules()
+        _loaded_modules[:] = load_objective_modules()
     except ObjectiveModuleError as exc:
         # Signal receivers' exceptions are only logged; SystemExit stops the worker.
         logger.critical("%s", exc)
@@ -125,6 +129,7 @@ def _consume_objective_queues(instance: Any, **_: Any) -> None:
 @worker_ready.connect
 def _log_objectives(sender: Any = None, **_: Any) -> None:
     """Tell the operator which objectives this worker can run (logging is set up by now)."""
+    logger.info("loaded objective modules: %s", ", ".join(_loaded_modules) or "none")
     logger.info("objectives available: %s", ", ".join(objective_names()))
     task_consumer = getattr(sender, "task_consumer", None)
     queues = sorted(q.name for q in getattr(task_consumer, "queues", None) or [])
