@@ -137,7 +137,7 @@ def test_a_typo_in_the_config_is_refused_before_any_trial_exists(
 ) -> None:
     config = (EXAMPLES / "configs" / "my_objective.yaml").read_text()
     typo = tmp_path / "typo.yaml"
-    typo.write_text(config.replace("name: ridge", "name: rigde").replace("my_ridge", "misspelt_run"))
+    typo.write_text(config.replace("name: ridge", "name: rigde").replace("my_ridge", "misspelt"))
     db_url = f"sqlite:///{tmp_path / 'bo.db'}"
     env = worker_env(bare.broker_url, bare.result_backend)
     result = _cli(["run", str(typo), "--db-url", db_url, "--no-progress"], env)
@@ -148,7 +148,7 @@ def test_a_typo_in_the_config_is_refused_before_any_trial_exists(
     # Refused before anything was created: no experiment, so no trial, is stored.
     listed = _cli(["list", "--db-url", db_url], env)
     assert listed.returncode == 0
-    assert "misspelt_run" not in listed.stdout
+    assert "misspelt" not in listed.stdout
     assert not list(bare.app.backend.client.scan_iter("celery-task-meta-*"))
 
 
