@@ -19,8 +19,9 @@ import logging
 import os
 from typing import Any
 
+from billiard.einfo import ExceptionInfo
 from celery import Task, shared_task, states
-from celery.exceptions import Ignore, SoftTimeLimitExceeded
+from celery.exceptions import Ignore, SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.worker import state as worker_state
 from celery.worker.request import Request
 
@@ -72,34 +73,51 @@ def _trial_index(args: Any) -> str:
     return str(index) if isinstance(index, int) else "?"
 
 
+def _hard_limit_error(args: Any, timeout: float) -> TrialTimeLimitExceeded:
+    """What a trial killed at the hard time limit failed with: the trial, the limit, the fix."""
+    request = args[0] if isinstance(args, (list, tuple)) and args else None
+    objective = request.get("objective") if isinstance(request, dict) else None
+    return TrialTimeLimitExceeded(
+        f"trial {_trial_index(args)} (objective {objective!r}) was killed at the hard "
+        f"time limit of {timeout:g} s (the soft limit's SoftTimeLimitExceeded did not end "
+        f"it); raise {ENV_TRIAL_SOFT_TIME_LIMIT} on the workers, or let the objective "
+        "stop when SoftTimeLimitExceeded is raised"
+    )
+
+
 class TrialTaskRequest(Request):  # type: ignore[misc]
     """Celery's worker-side request, with a hard-time-limit kill that says what to do.
 
     Celery stores a bare ``TimeLimitExceeded(<seconds>,)`` for a task its pool
-    kills at the hard limit; this stores :class:`TrialTimeLimitExceeded`
-    naming the trial, the limit and the fix, and always acknowledges the
-    message (the kill is final: the trial failed, it is not run again).
-    Celery's extension point for this is the task's ``Request`` class.
+    kills at the hard limit, from two handlers (the job's failure, then the
+    timeout). Both store :class:`TrialTimeLimitExceeded` naming the trial, the
+    limit and the fix here, and the message is acknowledged: the kill is
+    final, the trial failed and is not run again. Celery's extension point
+    for this is the task's ``Request`` class.
     """
+
+    def on_failure(
+        self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False
+    ) -> None:
+        exc = getattr(exc_info.exception, "exc", exc_info.exception)
+        if isinstance(exc, TimeLimitExceeded):
+            timeout = exc.args[0] if exc.args else float("nan")
+            try:
+                raise _hard_limit_error(self.args, timeout) from None
+            except TrialTimeLimitExceeded:
+                exc_info = ExceptionInfo()
+        super().on_failure(exc_info, send_failed_event, return_ok)
 
     def on_timeout(self, soft: bool, timeout: float) -> None:
         if soft or worker_state.should_terminate:
             super().on_timeout(soft, timeout)
             return
         worker_state.task_ready(self)
-        request = self.args[0] if self.args else {}
-        objective = request.get("objective") if isinstance(request, dict) else None
-        exc = TrialTimeLimitExceeded(
-            f"trial {_trial_index(self.args)} (objective {objective!r}) was killed at the hard "
-            f"time limit of {timeout:g} s (the soft limit's SoftTimeLimitExceeded did not end "
-            f"it); raise {ENV_TRIAL_SOFT_TIME_LIMIT} on the workers, or let the objective "
-            "stop when SoftTimeLimitExceeded is raised"
-        )
+        exc = _hard_limit_error(self.args, timeout)
         logger.error("%s [task %s]", exc, self.id)
         self.task.backend.mark_as_failure(
             self.id, exc, request=self._context, store_result=self.store_errors
         )
-        self.send_event("task-failed", exception=repr(exc), traceback="")
         if self.task.acks_late:
             self.acknowledge()
 
