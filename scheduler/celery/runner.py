@@ -31,7 +31,7 @@ from scheduler.core.errors import InvalidSchedulerOptionsError
 from scheduler.core.runner import Runner
 from scheduler.core.trial import Trial, TrialStatus
 from workers.progress import request_stop
-from workers.protocol import objective_queue
+from workers.protocol import DEFAULT_QUEUE, objective_queue
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +108,12 @@ class CeleryRunner(Runner):
     # -- plumbing --------------------------------------------------------------
     @property
     def send_queue(self) -> str:
-        """The queue trials go to: the configured one, else the objective's own."""
-        return self.queue or objective_queue(self.objective)
+        """The queue trials go to: the configured one, else the objective's own on a
+        fleet, and the default queue embedded (the in-process worker has every
+        objective this process registered, even one registered after it started)."""
+        if self.queue:
+            return self.queue
+        return DEFAULT_QUEUE if is_embedded(self.app) else objective_queue(self.objective)
 
     @property
     def app(self) -> Any:
