@@ -81,7 +81,7 @@ def visibility_margin(hard_limit: int) -> int:
     delivery-to-start delay and that moment (and a redelivered copy that
     comes anyway finds the trial's stored outcome and is dropped: ``workers.tasks``).
     """
-    return max(3, hard_limit // 20)
+    return max(1, hard_limit // 20)
 
 
 logger = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ def limited(
     redis_db: PrivateRedis, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerFleet]:
     """One worker, one pool process, a 1 s soft limit, the shortest visibility timeout allowed."""
-    env = {"BO_TRIAL_SOFT_TIME_LIMIT": str(SOFT_LIMIT), "BO_VISIBILITY_TIMEOUT": "9"}
+    env = {"BO_TRIAL_SOFT_TIME_LIMIT": str(SOFT_LIMIT), "BO_VISIBILITY_TIMEOUT": "7"}
     with celery_workers(
         redis_db.url,
         count=1,
