@@ -24,12 +24,25 @@ from workers.errors import InvalidObjectiveResult, InvalidTrialRequest
 
 #: Celery task name of the evaluation task (what the scheduler sends).
 TASK_NAME: Final = "bo_scheduler.evaluate"
-#: Queue the workers consume and the scheduler sends to.
+#: Queue every worker consumes; trials go to an objective's queue (:func:`objective_queue`).
 DEFAULT_QUEUE: Final = "bo-trials"
+#: Remote-control (inspect) command a worker answers with the objectives it serves.
+OBJECTIVES_COMMAND: Final = "bo_objectives"
 #: Message header carrying the id of one publish attempt of a trial's task.
 COPY_HEADER: Final = "bo_copy"
 #: Custom Celery state a task is in while it publishes progress.
 PROGRESS_STATE: Final = "PROGRESS"
+
+
+def objective_queue(objective: str) -> str:
+    """The queue of ``objective``'s trials, ``bo-trials.<objective>``.
+
+    A worker consuming :data:`DEFAULT_QUEUE` also consumes the queue of every
+    objective in its registry, so a trial sent here only ever reaches a
+    worker that can run it (a worker without the module never takes it).
+    """
+    return f"{DEFAULT_QUEUE}.{objective}"
+
 
 # ------------------------------------------------------------------ Redis keys
 

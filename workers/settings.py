@@ -16,7 +16,8 @@ Variables read (see :data:`CELERY_ENV_SETTINGS` for Celery's own names):
 - ``BO_RESULT_BACKEND`` (or Celery's ``CELERY_RESULT_BACKEND``)
 - ``BO_TRIAL_SOFT_TIME_LIMIT`` seconds per trial (default 6 h; hard limit a bit above)
 - ``BO_VISIBILITY_TIMEOUT`` seconds before Redis redelivers an unacked trial
-  (default 12 h; must exceed the hard time limit, else long trials run twice)
+  (default 12 h; must exceed the hard time limit by :func:`visibility_margin`,
+  else long trials run twice)
 - ``BO_RESULT_EXPIRES`` seconds results are kept (default and minimum 7 days; 0 = forever)
 - ``BO_OBJECTIVE_MODULES`` comma-separated modules that register objectives,
   imported when a ``celery worker`` starts
@@ -33,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 from workers.errors import WorkerConfigError
 from workers.protocol import DEFAULT_QUEUE
 
-#: ``broker_transport`` selecting the hardened Redis transport (``workers.broker``).
+#: The hardened Redis transport (``workers.broker``), installed as kombu's ``redis``.
 BROKER_TRANSPORT: Final = "workers.broker:Transport"
 #: Celery app main name.
 APP_NAME: Final = "bo_scheduler"
@@ -67,6 +68,20 @@ MIN_RESULT_EXPIRES: Final = 7 * 24 * 3600
 def hard_time_limit(soft_time_limit: int) -> int:
     """Hard limit a bit above the soft one: time for the task to record its failure."""
     return soft_time_limit + max(5, min(300, soft_time_limit // 10))
+
+
+def visibility_margin(hard_limit: int) -> int:
+    """How much longer than the hard limit the visibility timeout must be, at least.
+
+    Redis redelivers a message that is unacknowledged for the visibility
+    timeout, counted from its delivery. A trial killed at its hard limit is
+    stored FAILURE and acknowledged a moment later, by the worker's parent
+    process, while the pool restarts; a visibility timeout barely above the
+    limit can redeliver the message inside that moment. The margin covers the
+    delivery-to-start delay and that moment (and a redelivered copy that
+    comes anyway finds the trial's stored outcome and is dropped: ``workers.tasks``).
+    """
+    return max(1, hard_limit // 20)
 
 
 logger = logging.getLogger(__name__)
@@ -264,12 +279,13 @@ def build_config(environ: Mapping[str, str]) -> dict[str, Any]:
     soft_limit = _seconds(environ, ENV_TRIAL_SOFT_TIME_LIMIT, DEFAULT_TRIAL_SOFT_TIME_LIMIT)
     hard_limit = hard_time_limit(soft_limit)
     visibility = _seconds(environ, ENV_VISIBILITY_TIMEOUT, DEFAULT_VISIBILITY_TIMEOUT)
-    if visibility <= hard_limit:
+    least = hard_limit + visibility_margin(hard_limit)
+    if visibility < least:
         raise WorkerConfigError(
             f"{ENV_VISIBILITY_TIMEOUT}={visibility} must be longer than the hard time limit of a "
-            f"trial ({hard_limit} s, from {ENV_TRIAL_SOFT_TIME_LIMIT}={soft_limit}), or Redis "
-            f"redelivers running trials and they run twice; set {ENV_VISIBILITY_TIMEOUT} above "
-            f"{hard_limit} or lower {ENV_TRIAL_SOFT_TIME_LIMIT}"
+            f"trial ({hard_limit} s, from {ENV_TRIAL_SOFT_TIME_LIMIT}={soft_limit}) by a margin, "
+            f"or Redis redelivers running trials and they run twice; set "
+            f"{ENV_VISIBILITY_TIMEOUT}={least} or more, or lower {ENV_TRIAL_SOFT_TIME_LIMIT}"
         )
     expires = _seconds(environ, ENV_RESULT_EXPIRES, DEFAULT_RESULT_EXPIRES, allow_zero=True)
     if 0 < expires < MIN_RESULT_EXPIRES:
@@ -314,8 +330,9 @@ def build_config(environ: Mapping[str, str]) -> dict[str, Any]:
     if broker_scheme == "memory":
         config["broker_transport_options"] = {"polling_interval": EMBEDDED_POLLING_INTERVAL}
     elif broker_scheme in _REDIS_SCHEMES:
+        # The hardened transport (workers.broker) is installed as kombu's redis://
+        # transport by workers.app, so the URL stays redis:// for Flower and tools.
         config["broker_transport_options"] = {"visibility_timeout": visibility}
-        config["broker_transport"] = BROKER_TRANSPORT  # drops non-message queue entries
     if broker_scheme == "rediss":
         config["broker_use_ssl"] = _redis_ssl_options(broker, ENV_BROKER_URL)
     if _scheme(backend) == "rediss":

@@ -7,16 +7,23 @@ the trial index stays in the task's args, which ``result_extended`` stores.
 
 Every failure is raised as a :mod:`workers.errors` exception whose message
 names the trial and says what went wrong, because the last line of the
-stored traceback becomes the trial's failure reason.
+stored traceback becomes the trial's failure reason. That includes a trial
+the pool kills at the hard time limit (:class:`TrialTaskRequest`), which is
+final: stored FAILURE and acknowledged, and a copy of its message delivered
+again later finds that outcome and is dropped unrun (:func:`_start`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
+from billiard.einfo import ExceptionInfo
 from celery import Task, shared_task, states
-from celery.exceptions import Ignore, SoftTimeLimitExceeded
+from celery.exceptions import Ignore, SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.worker import state as worker_state
+from celery.worker.request import Request
 
 from workers.claim import claim_execution
 from workers.errors import ObjectiveFailed, StopTrial, TrialTimeLimitExceeded, WorkerError
@@ -24,6 +31,8 @@ from workers.objectives import get_objective
 from workers.progress import ProgressReporter
 from workers.protocol import COPY_HEADER, TASK_NAME, MetricValue, normalize_metrics, parse_request
 from workers.settings import ENV_TRIAL_SOFT_TIME_LIMIT
+
+logger = logging.getLogger(__name__)
 
 
 def _soft_time_limit(task: Task) -> float | None:
@@ -45,13 +54,75 @@ def _start(task: Task) -> None:
     The app leaves ``task_track_started`` off: Celery would store STARTED before
     the claim, over the outcome of a copy that already failed or was stopped."""
     request = task.request
+    stored = task.backend.get_state(request.id)
+    if stored in states.READY_STATES:
+        # This trial already has its outcome (e.g. FAILURE after a hard-limit kill
+        # whose message Redis redelivered before the acknowledgement): never rerun it.
+        logger.warning("task %s already ended %s; this copy is dropped unrun", request.id, stored)
+        raise Ignore()
     if not claim_execution(task.backend, request.id, getattr(request, COPY_HEADER, None)):
         raise Ignore()
     meta = {"pid": os.getpid(), "hostname": request.hostname}
     task.backend.store_result(request.id, meta, states.STARTED, request=request)
 
 
-@shared_task(bind=True, name=TASK_NAME)
+def _trial_index(args: Any) -> str:
+    """The trial index in a task's args, for messages (``?`` when they are not a request)."""
+    request = args[0] if isinstance(args, (list, tuple)) and args else None
+    index = request.get("trial_index") if isinstance(request, dict) else None
+    return str(index) if isinstance(index, int) else "?"
+
+
+def _hard_limit_error(args: Any, timeout: float) -> TrialTimeLimitExceeded:
+    """What a trial killed at the hard time limit failed with: the trial, the limit, the fix."""
+    request = args[0] if isinstance(args, (list, tuple)) and args else None
+    objective = request.get("objective") if isinstance(request, dict) else None
+    return TrialTimeLimitExceeded(
+        f"trial {_trial_index(args)} (objective {objective!r}) was killed at the hard "
+        f"time limit of {timeout:g} s (the soft limit's SoftTimeLimitExceeded did not end "
+        f"it); raise {ENV_TRIAL_SOFT_TIME_LIMIT} on the workers, or let the objective "
+        "stop when SoftTimeLimitExceeded is raised"
+    )
+
+
+class TrialTaskRequest(Request):  # type: ignore[misc]
+    """Celery's worker-side request, with a hard-time-limit kill that says what to do.
+
+    Celery stores a bare ``TimeLimitExceeded(<seconds>,)`` for a task its pool
+    kills at the hard limit, from two handlers (the job's failure, then the
+    timeout). Both store :class:`TrialTimeLimitExceeded` naming the trial, the
+    limit and the fix here, and the message is acknowledged: the kill is
+    final, the trial failed and is not run again. Celery's extension point
+    for this is the task's ``Request`` class.
+    """
+
+    def on_failure(
+        self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False
+    ) -> None:
+        exc = getattr(exc_info.exception, "exc", exc_info.exception)
+        if isinstance(exc, TimeLimitExceeded):
+            timeout = exc.args[0] if exc.args else float("nan")
+            try:
+                raise _hard_limit_error(self.args, timeout) from None
+            except TrialTimeLimitExceeded:
+                exc_info = ExceptionInfo()
+        super().on_failure(exc_info, send_failed_event, return_ok)
+
+    def on_timeout(self, soft: bool, timeout: float) -> None:
+        if soft or worker_state.should_terminate:
+            super().on_timeout(soft, timeout)
+            return
+        worker_state.task_ready(self)
+        exc = _hard_limit_error(self.args, timeout)
+        logger.error("%s [task %s]", exc, self.id)
+        self.task.backend.mark_as_failure(
+            self.id, exc, request=self._context, store_result=self.store_errors
+        )
+        if self.task.acks_late:
+            self.acknowledge()
+
+
+@shared_task(bind=True, name=TASK_NAME, Request=TrialTaskRequest)
 def evaluate(self: Task, request: dict[str, Any]) -> dict[str, MetricValue]:
     """Evaluate one trial's parameters with the registered objective it names."""
     _start(self)

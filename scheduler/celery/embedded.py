@@ -13,7 +13,8 @@ from typing import Any
 from celery._state import _set_task_join_will_block
 
 from workers.app import load_objective_modules
-from workers.protocol import DEFAULT_QUEUE
+from workers.objectives import objective_names
+from workers.protocol import DEFAULT_QUEUE, objective_queue
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ def is_embedded(app: Any) -> bool:
 
 
 def ensure_embedded_worker(app: Any, concurrency: int = 2, queue: str = DEFAULT_QUEUE) -> Any:
-    """Start (once per app) a thread-pool worker consuming `queue` in this process."""
+    """Start (once per app) a thread-pool worker in this process, consuming `queue`,
+    the default queue and every registered objective's queue (as a fleet worker does)."""
     with _lock:
         if id(app) in _workers:
             return _workers[id(app)]
@@ -38,7 +40,9 @@ def ensure_embedded_worker(app: Any, concurrency: int = 2, queue: str = DEFAULT_
         worker = app.WorkController(
             pool_cls="threads",
             concurrency=concurrency,
-            queues=[queue],
+            queues=sorted(
+                {queue, DEFAULT_QUEUE, *(objective_queue(name) for name in objective_names())}
+            ),
             hostname=f"embedded-{id(app)}@localhost",
             without_heartbeat=True,
             without_mingle=True,

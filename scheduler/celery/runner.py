@@ -31,7 +31,7 @@ from scheduler.core.errors import InvalidSchedulerOptionsError
 from scheduler.core.runner import Runner
 from scheduler.core.trial import Trial, TrialStatus
 from workers.progress import request_stop
-from workers.protocol import DEFAULT_QUEUE
+from workers.protocol import DEFAULT_QUEUE, objective_queue
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,9 @@ class CeleryRunner(Runner):
     Args:
         objective: registered objective name the workers evaluate.
         objective_options: JSON options passed to the objective (e.g. runtime_seconds).
-        queue: Celery queue the workers consume.
+        queue: Celery queue to send the trials to; default (None): the objective's
+            own queue ``bo-trials.<objective>``, which only workers that have the
+            objective consume (``workers.protocol.objective_queue``).
         namespace: makes task ids unique per experiment; generated once and
             stored with the runner so a resumed scheduler finds its tasks.
         lost_after_seconds: a task whose result and send record have both
@@ -65,7 +67,7 @@ class CeleryRunner(Runner):
         self,
         objective: str,
         objective_options: dict[str, Any] | None = None,
-        queue: str = DEFAULT_QUEUE,
+        queue: str | None = None,
         namespace: str | None = None,
         lost_after_seconds: float = 30.0,
         max_queued_seconds: float | None = None,
@@ -105,6 +107,15 @@ class CeleryRunner(Runner):
 
     # -- plumbing --------------------------------------------------------------
     @property
+    def send_queue(self) -> str:
+        """The queue trials go to: the configured one, else the objective's own on a
+        fleet, and the default queue embedded (the in-process worker has every
+        objective this process registered, even one registered after it started)."""
+        if self.queue:
+            return self.queue
+        return DEFAULT_QUEUE if is_embedded(self.app) else objective_queue(self.objective)
+
+    @property
     def app(self) -> Any:
         if self._app is None:
             from workers.app import app
@@ -123,8 +134,8 @@ class CeleryRunner(Runner):
         """The app's sender; starts the in-process worker first in embedded mode."""
         if self._sender is None:
             if is_embedded(self.app):
-                ensure_embedded_worker(self.app, self.embedded_concurrency, self.queue)
-            self._sender = TaskSender(self.app, ResultStore(self.app.backend), self.queue)
+                ensure_embedded_worker(self.app, self.embedded_concurrency, self.send_queue)
+            self._sender = TaskSender(self.app, ResultStore(self.app.backend), self.send_queue)
         return self._sender
 
     @property
@@ -151,7 +162,7 @@ class CeleryRunner(Runner):
 
     # -- sending ---------------------------------------------------------------
     def _run_metadata(self, trial: Trial) -> dict[str, Any]:
-        return {"task_id": self.task_id(trial), "queue": self.queue, "sent_at": time.time()}
+        return {"task_id": self.task_id(trial), "queue": self.send_queue, "sent_at": time.time()}
 
     def _describe(self, trial: Trial) -> str:
         experiment = getattr(trial.experiment, "name", "?")
@@ -273,7 +284,7 @@ class CeleryRunner(Runner):
             return
         self._last_vanished_check = time.monotonic()
         try:
-            held = held_task_ids(self.app, self.queue)
+            held = held_task_ids(self.app, self.send_queue)
             if held is None:
                 return
             missing = [t for t in suspects if t.run_metadata["task_id"] not in held]
@@ -314,7 +325,7 @@ class CeleryRunner(Runner):
         now = time.monotonic()
         if self._capacity is not None and now - self._capacity[0] < self.capacity_cache_seconds:
             return self._capacity[1]
-        self._capacity = (now, free_slots(self.app))
+        self._capacity = (now, free_slots(self.app, self.send_queue))
         return self._capacity[1]
 
 

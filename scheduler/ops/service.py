@@ -221,6 +221,11 @@ def run_experiment(
 ) -> RunOutcome:
     """Create or resume `config.name` and run it to its budget (or until stopped)."""
     app = connect_app(services, app)
+    if not services.embedded:  # before any trial: refuse an objective no worker has
+        from scheduler.celery.fleet import check_fleet_objective
+
+        queue = config.runner.model_dump().get("queue")
+        check_fleet_objective(app, config.objective_function.name, queue)
     metrics = _serve_metrics(config.name, settings)
     try:
         control = open_control(services.database_url)

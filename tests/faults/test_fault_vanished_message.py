@@ -30,7 +30,6 @@ from tests.faults.redis_server import redis_server
 from tests.faults.reply_cutter import reply_cutter
 from tests.support.celery_workers import stop_workers
 from workers.app import make_app
-from workers.protocol import DEFAULT_QUEUE
 from workers.settings import ENV_BROKER_URL, ENV_RESULT_BACKEND
 
 pytestmark = pytest.mark.slow
@@ -64,7 +63,7 @@ def test_a_message_lost_on_its_way_to_a_worker_is_sent_again(
             trial.update_run_metadata(runner.run(trial))
             wait_for(proxy.cut.is_set, 30, "the worker's BRPOP reply to be cut")
             client = redis.client()
-            assert client.llen(DEFAULT_QUEUE) == 0 and client.hlen(UNACKED_KEY) == 0, "lost"
+            assert client.llen(runner.send_queue) == 0 and client.hlen(UNACKED_KEY) == 0, "lost"
 
             def completed() -> bool:
                 statuses = runner.poll_trial_status([trial])

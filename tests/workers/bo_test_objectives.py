@@ -82,3 +82,21 @@ def curve(
             while not Path(wait_for).exists():
                 time.sleep(0.02)
     return {"loss": loss}
+
+
+@objective("stubborn")
+def stubborn(parameters: Mapping[str, Any], runs_dir: str) -> dict[str, float]:
+    """Ignores its soft time limit, so only the hard limit's kill ends it.
+
+    Each execution leaves ``run-<pid>-<n>`` in ``runs_dir``: evidence of how
+    many times the trial ran.
+    """
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    directory = Path(runs_dir)
+    (directory / f"run-{os.getpid()}-{len(list(directory.iterdir()))}").write_text("ran")
+    while True:
+        try:
+            time.sleep(0.05)
+        except SoftTimeLimitExceeded:
+            continue  # what an objective that swallows every exception does

@@ -23,6 +23,7 @@ from workers.settings import (
     DEFAULT_VISIBILITY_TIMEOUT,
     build_config,
     hard_time_limit,
+    visibility_margin,
 )
 
 REDIS = "redis://127.0.0.1:6379/3"
@@ -266,3 +267,24 @@ def test_password_url_connects_to_a_real_redis(redis_with_password: tuple[int, s
             wrong.backend.get("bo-config-test")
     finally:
         wrong.close()
+
+
+def test_visibility_timeout_needs_a_margin_above_the_hard_limit() -> None:
+    """Just above the hard limit is not enough: a killed trial's message could be
+    redelivered before the worker acknowledges it."""
+    soft = 3600
+    least = hard_time_limit(soft) + visibility_margin(hard_time_limit(soft))
+    assert visibility_margin(hard_time_limit(soft)) > 1
+    with pytest.raises(WorkerConfigError) as error:
+        build_config(
+            {"BO_TRIAL_SOFT_TIME_LIMIT": str(soft), "BO_VISIBILITY_TIMEOUT": str(least - 1)}
+        )
+    assert f"set BO_VISIBILITY_TIMEOUT={least} or more" in str(error.value)
+    ok = build_config(
+        {
+            "BO_BROKER_URL": REDIS,
+            "BO_TRIAL_SOFT_TIME_LIMIT": str(soft),
+            "BO_VISIBILITY_TIMEOUT": str(least),
+        }
+    )
+    assert ok["broker_transport_options"]["visibility_timeout"] == least

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from scheduler.celery.fleet import UnknownFleetObjectiveError
 from scheduler.core.errors import BoSchedulerError, FailureRateExceededError
 from scheduler.core.masking import mask_secrets
 from scheduler.ops.config import ConfigError, resolve_services
@@ -32,6 +33,7 @@ EXIT_SERVICE = 5
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (ConfigError, EXIT_CONFIG),
     (UnusableConfigError, EXIT_CONFIG),
+    (UnknownFleetObjectiveError, EXIT_CONFIG),  # the config names an objective no worker has
     (FailureRateExceededError, EXIT_FAILURE_RATE),
     (StorageError, EXIT_STORAGE),
     (ServiceUnavailableError, EXIT_SERVICE),

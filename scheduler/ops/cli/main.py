@@ -20,6 +20,7 @@ from scheduler.ops.cli.db import db
 from scheduler.ops.cli.demo import demo
 from scheduler.ops.cli.inspection import list_command, report, status
 from scheduler.ops.cli.run import resume, run
+from scheduler.ops.cli.workers import FLEET_COMMANDS
 
 __all__ = ["EXIT_CONFIG", "EXIT_FAILURE_RATE", "EXIT_SERVICE", "EXIT_STORAGE", "main"]
 
@@ -43,7 +44,19 @@ def main() -> None:
     """
 
 
-for command in (run, resume, status, report, list_command, stop, delete, demo, db, dashboard):
+for command in (
+    run,
+    resume,
+    status,
+    report,
+    list_command,
+    stop,
+    delete,
+    demo,
+    db,
+    dashboard,
+    *FLEET_COMMANDS,
+):
     main.add_command(command)
 
 
