@@ -8,8 +8,9 @@ the exit code of their class, never a traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -130,6 +131,13 @@ _DAEMON_OPTIONS = [
         help="Embedded mode: after a stop, how long to wait for in-process trials.",
     ),
     click.option(
+        "--objectives",
+        multiple=True,
+        metavar="MODULE[,MODULE]",
+        help="Module(s) registering your objectives (added to BO_OBJECTIVE_MODULES), for "
+        "embedded runs; a module in the current directory is found.",
+    ),
+    click.option(
         "--dashboard-port",
         type=click.IntRange(0, 65535),
         default=None,
@@ -150,3 +158,23 @@ def daemon_options(function: F) -> F:
     for option in reversed(_DAEMON_OPTIONS):
         function = option(function)
     return function
+
+
+def use_objective_modules(modules: Sequence[str]) -> None:
+    """`--objectives`: add `modules` to BO_OBJECTIVE_MODULES (each once) and put the current
+    directory first on the path, here and for child processes, so `my_objectives.py`
+    beside the user is found, as `celery worker` finds its app module."""
+    from workers.settings import ENV_OBJECTIVE_MODULES
+
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join([cwd, *(p for p in paths if p != cwd)])
+    names: list[str] = []
+    for chunk in (os.environ.get(ENV_OBJECTIVE_MODULES, ""), *modules):
+        for name in chunk.split(","):
+            if name.strip() and name.strip() not in names:
+                names.append(name.strip())
+    if names:
+        os.environ[ENV_OBJECTIVE_MODULES] = ",".join(names)

@@ -10,7 +10,13 @@ import click
 
 from scheduler.core.masking import mask_url
 from scheduler.ops.cli import common
-from scheduler.ops.cli.common import DB_URL, daemon_options, database_url, reported_errors
+from scheduler.ops.cli.common import (
+    DB_URL,
+    daemon_options,
+    database_url,
+    reported_errors,
+    use_objective_modules,
+)
 from scheduler.ops.config import load_config, resolve_services
 from scheduler.ops.env import ENV_CONFIG
 from scheduler.ops.service import RunOutcome, RunSettings, resume_config, run_experiment
@@ -100,6 +106,7 @@ def run(
     log_level: str | None,
     stop_check_seconds: float,
     drain_seconds: float,
+    objectives: tuple[str, ...],
     dashboard_port: int | None,
     dashboard_host: str,
 ) -> None:
@@ -123,6 +130,7 @@ def run(
     """
     from scheduler.ops.daemon import setup_logging
 
+    use_objective_modules(objectives)
     with reported_errors():
         config = load_config(config_file)
         show = common.want_progress(progress)
@@ -167,6 +175,7 @@ def resume(
     log_level: str | None,
     stop_check_seconds: float,
     drain_seconds: float,
+    objectives: tuple[str, ...],
     dashboard_port: int | None,
     dashboard_host: str,
 ) -> None:
@@ -183,6 +192,7 @@ def resume(
     """
     from scheduler.ops.daemon import setup_logging
 
+    use_objective_modules(objectives)
     show = common.want_progress(progress)
     setup_logging(common.log_level(log_level, show))
     url = database_url(db_url)

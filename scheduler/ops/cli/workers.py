@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import click
 
 from scheduler.core.masking import mask_url
-from scheduler.ops.cli.common import EXIT_CONFIG, EXIT_SERVICE
+from scheduler.ops.cli.common import EXIT_CONFIG, EXIT_SERVICE, use_objective_modules
 
 if TYPE_CHECKING:
     from scheduler.celery.fleet import WorkerInfo
@@ -36,16 +36,6 @@ _LOGLEVEL_OPTIONS = ("-l", "--loglevel")
 def _fail(message: str, code: int) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
-
-
-def _modules(given: Sequence[str], current: str) -> str:
-    """`current` (BO_OBJECTIVE_MODULES) plus the `--objectives` modules, each once."""
-    names: list[str] = []
-    for chunk in (current, *given):
-        for name in chunk.split(","):
-            if name.strip() and name.strip() not in names:
-                names.append(name.strip())
-    return ",".join(names)
 
 
 def _has_loglevel(args: Sequence[str]) -> bool:
@@ -78,16 +68,9 @@ def worker(objectives: tuple[str, ...], celery_args: tuple[str, ...]) -> None:
       bo-scheduler worker --objectives my_objectives --concurrency 4 -n w1@%h
     """
     from workers.errors import ObjectiveModuleError, WorkerConfigError
-    from workers.settings import ENV_BROKER_URL, ENV_OBJECTIVE_MODULES, build_config
+    from workers.settings import ENV_BROKER_URL, build_config
 
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join([cwd, *(p for p in paths if p != cwd)])
-    os.environ[ENV_OBJECTIVE_MODULES] = _modules(
-        objectives, os.environ.get(ENV_OBJECTIVE_MODULES, "")
-    )
+    use_objective_modules(objectives)
     try:
         config = build_config(os.environ)
     except WorkerConfigError as exc:
