@@ -51,8 +51,6 @@ class ResultsMixin:
         than the experiment's (as Ax's argument of that name); every metric it
         names must have data, else `NoBestPointError`.
         """
-        if isinstance(optimization_config, bool):  # the old positional use_model_predictions
-            optimization_config, use_model_predictions = None, optimization_config
         kernel = self.generation_strategy.model_kernel
         if optimization_config is None:
             return self._best.best_trial(self.experiment, kernel, use_model_predictions)
