@@ -56,6 +56,11 @@ class StoredRows:
         """The rows of `data` not stored yet; they count as stored from now on."""
         if data.df.empty:
             return data
+        # One poll may fetch a curve twice (progress, then the final or partial
+        # fetch of the same trial): within `data` the last row per step wins, as
+        # in `Experiment.attach_data`.
+        subset = ["trial_index", "metric_name"] + ([STEP_COLUMN] if STEP_COLUMN in data.df else [])
+        data = Data._trusted(data.df.drop_duplicates(subset=subset, keep="last"))
         keys = _keys(data)
         keep = [key not in self._stored for key in keys]
         if not any(keep):

@@ -379,17 +379,18 @@ class Scheduler(LaunchMixin, DeployMixin, ResultsMixin):
     def _stop_trials_early(self, new_progress: bool) -> list[Trial]:
         """Ask the early-stopping strategy about RUNNING trials and stop what it names.
 
-        With metrics that report progress it is asked only when a curve point
-        arrived (it decides on curves; asking again on the same ones costs a
-        model fit and can only repeat the answer). Without any, it decides on
-        other signals and is asked every poll.
+        A strategy that names the curves it reads (`progress_metric_names`, as
+        every `EarlyStoppingStrategy` does) is asked only when a curve point
+        arrived: asking again on the same curves costs a fit and can only
+        repeat the answer. Any other strategy may decide on other signals (a
+        file, a clock) and is asked every poll.
         """
         strategy = self.options.early_stopping_strategy
         running = [t for t in self.running_trials if t.status is TrialStatus.RUNNING]
         if strategy is None or not running:
             return []
-        has_curves = any(m.reports_progress for m in self.experiment.metrics.values())
-        if has_curves and not new_progress:
+        reads_curves = callable(getattr(strategy, "progress_metric_names", None))
+        if reads_curves and not new_progress:
             return []
         decisions: dict[int, str | None] = strategy.should_stop_trials_early(
             trial_indices={t.index for t in running}, experiment=self.experiment

@@ -389,3 +389,33 @@ def test_early_stopping_polls_at_a_steady_pace_and_asks_only_on_new_progress(
     assert list(curve_rows["mean"]) == [1.0, 0.5]
     assert len(store.data) >= 3  # two progress saves before the completion save
     assert not saved.duplicated(["trial_index", "metric_name", "step", "mean"]).any()
+
+
+class StopAtTwoPoints(CountingStopper):
+    def should_stop_trials_early(
+        self, trial_indices: set[int], experiment: Experiment
+    ) -> dict[int, str | None]:
+        super().should_stop_trials_early(trial_indices, experiment)
+        df = experiment.lookup_trial_data(0).df
+        return {0: "flat"} if len(df[df["metric_name"] == "curve"]) >= 2 else {}
+
+
+def test_an_early_stopped_curve_is_stored_once() -> None:
+    curves: dict[int, list[float]] = {}
+    queue = FakeJobQueue(polls_to_finish=None)
+
+    def on_poll(q: FakeJobQueue, n: int) -> None:
+        curves.setdefault(0, []).append(1.0 / n)
+        q.job_of(0).result = {"objective": 1.0 / n}  # partial value, fetched when stopped
+
+    queue.on_poll = on_poll
+    experiment = make_experiment(queue)
+    experiment.tracking_metrics = [CurveMetric("curve", curves)]
+    store = RecordingStore()
+    options = fast_options(early_stopping_strategy=StopAtTwoPoints())
+    scheduler = Scheduler(experiment, sobol_only(), options, store=store)  # type: ignore[arg-type]
+    scheduler.run_n_trials(max_trials=1)
+    assert scheduler.experiment.trials[0].status is TrialStatus.EARLY_STOPPED
+    saved = Data.from_multiple(store.data).df
+    # the poll that stopped it fetched the curve twice (progress, partial data)
+    assert list(saved.loc[saved["metric_name"] == "curve", "step"]) == [0.0, 1.0]
