@@ -181,8 +181,11 @@ class Scheduler(LaunchMixin, DeployMixin, ResultsMixin):
         added = 0
         wait = self.options.init_seconds_between_polls
         # Early stopping decides on fresh curves: keep polling at the initial pace.
-        backoff = 1.0 if self.options.early_stopping_strategy is not None else None
-        backoff = backoff or self.options.seconds_between_polls_backoff_factor
+        backoff = (
+            1.0
+            if self.options.early_stopping_strategy is not None
+            else self.options.seconds_between_polls_backoff_factor
+        )
         stop_launching = False
         reported = False  # the last yield shows the current state
         self._store.heartbeat(self.experiment)  # take the lease: one scheduler per experiment
