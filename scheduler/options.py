@@ -31,6 +31,13 @@ class SchedulerOptions:
             still out before returning (False: return at once, they stay running).
         early_stopping_strategy: object with `should_stop_trials_early`.
         global_stopping_strategy: object with `should_stop_optimization`.
+        logging_level: level of the "scheduler" logger, set when a Scheduler is built.
+        log_filepath: also write the "scheduler" logger's records to this file.
+        validate_metrics: reject, when the Scheduler is built, a metric whose class
+            does not override `fetch_trial_data` (it could never return data).
+        suppress_storage_errors_after_retries: a store call that still fails after
+            its retries is logged and the run goes on (the database catches up
+            on the next save of that trial); False: the error ends the run.
     """
 
     max_pending_trials: int = 10
@@ -47,6 +54,9 @@ class SchedulerOptions:
     early_stopping_strategy: Any = None
     global_stopping_strategy: Any = None
     logging_level: int = logging.INFO
+    log_filepath: str | None = None
+    validate_metrics: bool = False
+    suppress_storage_errors_after_retries: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -123,6 +133,7 @@ class SchedulerOptions:
     def _check_types(self) -> None:
         """Numbers must be numbers: a string gets a named error, not a bare TypeError."""
         integers = (
+            "logging_level",
             "max_pending_trials",
             "total_trials",
             "min_failed_trials_for_failure_rate_check",
@@ -133,7 +144,13 @@ class SchedulerOptions:
                 continue
             if value is None and f.name in ("total_trials", "ttl_seconds_for_trials"):
                 continue
-            if f.name in ("run_trials_in_batches", "wait_for_running_trials"):
+            if f.name == "log_filepath":
+                if value is not None and not isinstance(value, str):
+                    raise InvalidSchedulerOptionsError(
+                        f"SchedulerOptions.log_filepath={value!r}; use a file path string or None."
+                    )
+                continue
+            if f.name in _BOOLEANS:
                 if not isinstance(value, bool):
                     raise InvalidSchedulerOptionsError(
                         f"SchedulerOptions.{f.name}={value!r}; use True or False."
@@ -149,6 +166,14 @@ class SchedulerOptions:
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+
+_BOOLEANS = (
+    "run_trials_in_batches",
+    "wait_for_running_trials",
+    "validate_metrics",
+    "suppress_storage_errors_after_retries",
+)
 
 
 def _require(ok: bool, name: str, value: object, wanted: str) -> None:

@@ -3,6 +3,10 @@
 The scheduler itself is stateless beyond the experiment and the generation
 strategy: everything it learns is written to the experiment (and the store,
 when one is configured) as it happens, so a new scheduler can resume.
+Beside it: `launching` (budget, candidates), `deploying` (sending trials),
+`results` (reports and best points), `candidates` (deduplicated proposals,
+STALE candidates), `poll_retries`, `progress_log` (curve points saved as they
+arrive), `failure_rate` (the guard), `storage_guard` and `log_setup`.
 """
 
 from __future__ import annotations
@@ -14,31 +18,38 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Self
 
-from scheduler.analysis.best_finder import BestPointFinder, BestTrial
+from scheduler.analysis.best_finder import BestPointFinder
 from scheduler.core.data import Data
-from scheduler.core.errors import (
-    InvalidOptimizationConfigError,
-    InvalidRunMetadataError,
-    InvalidSchedulerOptionsError,
-)
+from scheduler.core.errors import InvalidOptimizationConfigError, InvalidSchedulerOptionsError
 from scheduler.core.experiment import Experiment
-from scheduler.core.parameters import TParameterization
 from scheduler.core.runner import Runner
 from scheduler.core.trial import Trial, TrialStatus
-from scheduler.failure_rate import check_failure_rate
-from scheduler.fetching import fetch_trial_data, validated_poll
+from scheduler.deploying import DeployMixin
+from scheduler.failure_rate import FailureRateGuard
+from scheduler.fetching import (
+    MAX_RECOVERABLE_FETCHES,
+    check_fetch_logic,
+    fetch_trial_data,
+    validated_poll,
+)
 from scheduler.generation.strategy import GenerationStrategy
+from scheduler.launching import LaunchMixin
 from scheduler.listeners import SchedulerListener, notify
+from scheduler.log_setup import configure_logger
 from scheduler.options import SchedulerOptions
+from scheduler.poll_retries import poll_with_retries
+from scheduler.progress_log import StoredRows
+from scheduler.results import ResultsMixin
 from scheduler.stopping.progress import check_progress_metrics, fetch_progress
 from scheduler.storage.store import ExperimentStore, store_for
+from scheduler.storage_guard import guarded
 
 logger = logging.getLogger("scheduler")
 
 IdleCallback = Callable[["Scheduler"], Any]
 
 
-class Scheduler:
+class Scheduler(LaunchMixin, DeployMixin, ResultsMixin):
     """Runs an experiment's trials on its runner, using a generation strategy."""
 
     def __init__(
@@ -64,24 +75,29 @@ class Scheduler:
         self.experiment = experiment
         self.generation_strategy = generation_strategy
         self.options = options or SchedulerOptions()
+        configure_logger(self.options)
+        if self.options.validate_metrics:
+            check_fetch_logic(experiment)
         # Early stopping: a strategy reading a metric without curves would never stop anything.
         check_progress_metrics(self.options.early_stopping_strategy, experiment)
         self.db_settings = db_settings
-        self._store: ExperimentStore = store or store_for(db_settings)
+        self._store: ExperimentStore = guarded(
+            store or store_for(db_settings), self.options.suppress_storage_errors_after_retries
+        )
         self._stop_event = threading.Event()
         self._last_deploy = 0.0
         self._stop_reason: str | None = None
+        self._complete_message: str | None = None  # why the strategy cannot go on
         self._fetched: list[Data] = []  # data fetched this poll, saved in one batch
+        self._fetch_attempts: Counter[int] = Counter()  # recoverable fetch errors per trial
         self._best = BestPointFinder()
+        self._guard = FailureRateGuard(self.options)
         self.listeners: list[SchedulerListener] = list(listeners)
         self._store.save_experiment(experiment, generation_strategy)
+        self._rows = StoredRows()  # what the store holds: every row saved once
+        self._rows.seed(experiment.lookup_data())
 
     # -- views ---------------------------------------------------------------
-    @property
-    def runner(self) -> Runner:
-        assert self.experiment.runner is not None
-        return self.experiment.runner
-
     @property
     def store(self) -> ExperimentStore:
         """Where the loop saves what it learns (keeps nothing without `db_settings`)."""
@@ -96,10 +112,6 @@ class Scheduler:
     def pending_trials(self) -> list[Trial]:
         """Trials not yet finished: CANDIDATE, STAGED or RUNNING."""
         return self.experiment.pending_trials
-
-    @property
-    def candidate_trials(self) -> list[Trial]:
-        return self.experiment.trials_by_status(TrialStatus.CANDIDATE)
 
     # -- running -------------------------------------------------------------
     def run_n_trials(
@@ -131,6 +143,7 @@ class Scheduler:
                 "run_n_trials(max_trials=N)."
             )
         remaining = max(0, self.options.total_trials - self.experiment.num_trials)
+        remaining += len(self.candidate_trials)  # already counted in num_trials
         return self.run_n_trials(remaining, timeout_hours, idle_callback)
 
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -145,59 +158,77 @@ class Scheduler:
         timeout_hours: float | None = None,
         idle_callback: IdleCallback | None = None,
     ) -> Iterator[Any]:
-        """Run the loop; yield `report_results()` each time trials complete."""
+        """Run the loop; yield `report_results()` after each poll in which trials
+        finished (any terminal state), and once when the run ends (unless the
+        last yield already showed that state).
+
+        CANDIDATE trials (attached, or left by a crash) are deployed first and
+        count against `max_trials` and `max_pending_trials`, as in Ax. With
+        `timeout_hours=0` the loop polls once, reports and returns.
+        """
         if not isinstance(max_trials, int) or max_trials < 0:
             raise InvalidSchedulerOptionsError(
                 f"max_trials={max_trials!r}; pass a non-negative whole number."
             )
-        if timeout_hours is not None and timeout_hours <= 0:
+        if timeout_hours is not None and not timeout_hours >= 0:
             raise InvalidSchedulerOptionsError(
-                f"timeout_hours={timeout_hours!r}; pass a positive number or None."
+                f"timeout_hours={timeout_hours!r}; pass a number >= 0 or None."
             )
         self._stop_event.clear()
         self._stop_reason = None  # a reason from an earlier run is not this run's
+        self._complete_message = None
         deadline = None if timeout_hours is None else time.monotonic() + timeout_hours * 3600
         added = 0
         wait = self.options.init_seconds_between_polls
+        # Early stopping decides on fresh curves: keep polling at the initial pace.
+        backoff = (
+            1.0
+            if self.options.early_stopping_strategy is not None
+            else self.options.seconds_between_polls_backoff_factor
+        )
         stop_launching = False
+        reported = False  # the last yield shows the current state
         self._store.heartbeat(self.experiment)  # take the lease: one scheduler per experiment
         try:
-            # Left over from a crash or interrupt: counted by the run that created them.
-            self._deploy(self.candidate_trials)
             while True:
+                changed, finished = self.poll_and_process_results()
+                self._guard.check(self.experiment)
+                if finished:
+                    yield self.report_results()
+                    reported = True
                 if deadline is not None and time.monotonic() >= deadline:
                     logger.info("run stopped: timeout of %s hours reached", timeout_hours)
-                    return
+                    break
                 if self._stop_event.is_set():
                     logger.info("run stopped: %s", self._stop_reason)
-                    return
-                changed, completed = self.poll_and_process_results()
-                check_failure_rate(self.experiment, self.options)
-                if completed:
-                    yield self.report_results()
+                    break
                 if not ignore_global_stopping_strategy and self._should_stop_globally():
                     stop_launching = True
                 launched = 0
                 if not stop_launching and not self._stop_event.is_set():  # no launch once asked
                     launched = self._launch(max_trials - added)
                     added += launched
-                    if self._nothing_more_to_launch(max_trials - added):
-                        stop_launching = True
+                    if launched:
+                        self._last_deploy = time.monotonic()
+                    stop_launching = added >= max_trials or self._optimization_complete()
+                if launched or (changed and not finished):
+                    reported = False
                 if stop_launching and (
-                    not self.pending_trials or not self.options.wait_for_running_trials
+                    not self.running_trials or not self.options.wait_for_running_trials
                 ):
-                    return
+                    break
                 if changed or launched:
                     wait = self.options.init_seconds_between_polls
-                else:
-                    if idle_callback is not None:
-                        idle_callback(self)
+                if idle_callback is not None:
+                    idle_callback(self)
                 self._sleep(wait, deadline)
                 if not (changed or launched):
-                    wait = min(
-                        wait * self.options.seconds_between_polls_backoff_factor,
-                        self.options.max_seconds_between_polls,
-                    )
+                    wait = min(wait * backoff, self.options.max_seconds_between_polls)
+            if idle_callback is not None:
+                idle_callback(self)  # it sees the final state
+            self._guard.check(self.experiment, final=True)
+            if not reported:
+                yield self.report_results()
         except KeyboardInterrupt:
             logger.warning(
                 "Interrupted. Experiment %r is consistent: %d trial(s) still out will "
@@ -220,143 +251,84 @@ class Scheduler:
             self._stop_event.wait(seconds)
         self._store.heartbeat(self.experiment)
 
-    def _nothing_more_to_launch(self, remaining: int) -> bool:
-        if remaining <= 0:
-            return True
+    def should_consider_optimization_complete(self) -> tuple[bool, str]:
+        """(True, why) when no more trials should be proposed, as Ax's method.
+
+        Complete when the strategy proposed nothing (new) while nothing was
+        pending, when `total_trials` trials exist, or when the strategy is
+        exhausted and no CANDIDATE waits. The global-stopping strategy is asked
+        separately by the loop, so `ignore_global_stopping_strategy` can skip it.
+        """
+        if self._complete_message is not None:
+            return True, self._complete_message
         total = self.options.total_trials
         if total is not None and self.experiment.num_trials >= total:
-            return True
-        if self.generation_strategy.is_exhausted(self.experiment):
-            logger.info("generation strategy exhausted: no more trials to propose")
-            return True
-        return False
+            return True, f"total_trials={total} trials exist"
+        if not self.candidate_trials and self.generation_strategy.is_exhausted(self.experiment):
+            return True, "generation strategy exhausted: no more trials to propose"
+        return False, ""
 
-    # -- launching -----------------------------------------------------------
-    def _capacity(self, remaining: int) -> int:
-        n = min(remaining, self.options.max_pending_trials - len(self.pending_trials))
-        if self.options.total_trials is not None:
-            n = min(n, self.options.total_trials - self.experiment.num_trials)
-        allowed = self.generation_strategy.num_can_generate(self.experiment)
-        if allowed is not None:
-            n = min(n, allowed)
-        if n > 0 and self.options.run_trials_in_batches:
-            fleet = self.runner.poll_available_capacity()
-            if fleet >= 0:
-                n = min(n, fleet)
-        return max(0, n)
-
-    def _launch(self, remaining: int) -> int:
-        n = self._capacity(remaining)
-        if n <= 0:
-            return 0
-        started = time.perf_counter()
-        runs = self.generation_strategy.gen(self.experiment, n)
-        trials = [
-            self.experiment.new_trial(
-                run.parameters,
-                generation_step=run.generation_step,
-                ttl_seconds=self.options.ttl_seconds_for_trials,
-            )
-            for run in runs
-        ]
-        self._store.save_new_trials(self.experiment, trials, self.generation_strategy)
-        notify(self.listeners, "on_generate", self, trials, time.perf_counter() - started)
-        return self._deploy(trials)
-
-    def _deploy(self, trials: Sequence[Trial]) -> int:
-        """Send CANDIDATE trials to the runner, saving each one's run metadata right
-        after its send, so a resumed scheduler polls (and collects) every trial
-        that was out when this one died."""
-        if not trials:
-            return 0
-        try:
-            self._send(trials)
-        finally:
-            self._store.save_trials(self.experiment, [t for t in trials if t.status.is_terminal])
-        self._last_deploy = time.monotonic()
-        return len(trials)
-
-    def _send(self, trials: Sequence[Trial]) -> None:
-        if self.options.run_trials_in_batches:
-            try:
-                metadata = self.runner.run_multiple(trials)
-            except Exception as exc:
-                for trial in trials:
-                    self._mark(trial, TrialStatus.FAILED, f"deploy failed: {exc}")
-                logger.exception("run_multiple failed for %d trials", len(trials))
-                return
-            for trial in trials:
-                self.record_deploy(trial, metadata.get(trial.index, {}))
-            self._store.save_trials(self.experiment, trials)
-        else:
-            for trial in trials:
-                try:
-                    run_metadata = self.runner.run(trial)
-                except Exception as exc:
-                    self._mark(trial, TrialStatus.FAILED, f"deploy failed: {exc}")
-                    logger.exception("run failed for trial %d", trial.index)
-                    continue
-                self.record_deploy(trial, run_metadata)
-                self._store.save_trials(self.experiment, [trial])
-
-    def record_deploy(self, trial: Trial, run_metadata: object) -> None:
-        """Store `run_metadata` on `trial` and mark it STAGED (or RUNNING): it is out."""
-        try:
-            trial.update_run_metadata(run_metadata)
-        except InvalidRunMetadataError as exc:
-            trial.mark_failed(str(exc))
-            raise
-        self._mark(
-            trial, TrialStatus.STAGED if self.runner.staging_required else TrialStatus.RUNNING
-        )
-        logger.info("trial %d deployed: %s", trial.index, trial.arm.parameters)
-
-    def _mark(self, trial: Trial, status: TrialStatus, reason: str | None = None) -> None:
-        """Move `trial` to `status` outside a poll and tell the listeners."""
-        previous = trial.status
-        trial.mark_as(status, reason)
-        notify(self.listeners, "on_trial_status", self, trial, previous)
+    def _optimization_complete(self) -> bool:
+        complete, message = self.should_consider_optimization_complete()
+        if complete:
+            logger.info("optimization complete: %s", message)
+            if self._complete_message is not None:
+                self._stop_reason = self._stop_reason or message
+        return complete
 
     # -- polling -------------------------------------------------------------
     def poll_and_process_results(self) -> tuple[bool, bool]:
-        """Poll outstanding trials once; returns (anything changed, any completed)."""
+        """Poll outstanding trials once; returns (anything changed, any trial finished).
+
+        A runner whose poll raises is retried, then asked trial by trial; a
+        trial whose own poll keeps failing is ABANDONED (`poll_retries`).
+        """
         started = time.perf_counter()
         outstanding = self.running_trials
         before = {trial.index: trial.status for trial in outstanding}
         changed: list[Trial] = []
         self._fetched = []
-        completed = False
         if outstanding:
-            statuses = self.runner.poll_trial_status(outstanding)
+            statuses, abandon = poll_with_retries(self.runner, outstanding)
+            for index, reason in abandon.items():
+                trial = self.experiment.trials[index]
+                logger.warning("trial %d abandoned: %s", index, reason)
+                trial.mark_abandoned(reason)
+                changed.append(trial)
             for status, trial in validated_poll(statuses, self.experiment):
                 if self._apply_status(trial, status):
                     changed.append(trial)
-                    completed = completed or trial.status is TrialStatus.COMPLETED
         changed.extend(self._fail_stale_trials())
-        changed.extend(self._stop_trials_early())
-        if self._fetched:  # data first: a stored COMPLETED trial always has its data
-            self._store.save_data(self.experiment, Data.from_multiple(self._fetched))
-            self._fetched = []
+        changed.extend(self._stop_trials_early(self._fetch_progress()))
+        new_rows = self._rows.new_rows(Data.from_multiple(self._fetched))
+        self._fetched = []
+        if not new_rows.df.empty:  # data first: a stored COMPLETED trial always has its data
+            self._store.save_data(self.experiment, new_rows)
         if changed:
             self._store.save_trials(self.experiment, changed)
         for trial in changed:
             notify(self.listeners, "on_trial_status", self, trial, before[trial.index])
         notify(self.listeners, "on_poll", self, time.perf_counter() - started)
-        return bool(changed), completed
+        return bool(changed), any(t.status.is_terminal for t in changed)
 
     def _apply_status(self, trial: Trial, status: TrialStatus) -> bool:
         """Move `trial` to the polled `status`; fetch data first for finished ones."""
         if status is trial.status or trial.status.is_terminal:
             return False
-        if status in (TrialStatus.CANDIDATE, TrialStatus.STAGED):
+        if status in (TrialStatus.CANDIDATE, TrialStatus.STAGED, TrialStatus.STALE):
             return False  # never move backwards
         if status is TrialStatus.RUNNING:
-            trial.mark_running()
+            trial.mark_running(trial.reported_start_time)
             return True
         if status in (TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED):
-            problem = self._collect_data(trial)
+            problem, recoverable = self._collect_data(trial)
             if problem is not None and status is TrialStatus.COMPLETED:
+                self._fetch_attempts[trial.index] += 1
+                if recoverable and self._fetch_attempts[trial.index] < MAX_RECOVERABLE_FETCHES:
+                    logger.info("trial %d: %s; fetching again next poll", trial.index, problem)
+                    return False
                 logger.warning("trial %d failed: %s", trial.index, problem)
+                self._guard.fetch_failed(trial)
                 trial.mark_failed(problem)
                 return True
             trial.mark_as(status)
@@ -368,16 +340,29 @@ class Scheduler:
         trial.mark_as(status, reason)
         return True
 
-    def _collect_data(self, trial: Trial) -> str | None:
+    def _collect_data(self, trial: Trial) -> tuple[str | None, bool]:
         """Fetch and attach `trial`'s data, queued for this poll's one batched save.
 
-        Returns why the data are unusable, or None.
+        Returns why the data are unusable (or None) and whether that may pass.
         """
-        data, problem = fetch_trial_data(self.experiment, trial)
+        data, problem, recoverable = fetch_trial_data(self.experiment, trial)
         if not data.df.empty:
             self.experiment.attach_data(data)
             self._fetched.append(data)
-        return problem
+        return problem, recoverable
+
+    def _fetch_progress(self) -> bool:
+        """Fetch, attach and queue for saving the curves of RUNNING trials, from the
+        metrics that report progress; True when any curve point is new."""
+        running = self.experiment.trials_by_status(TrialStatus.RUNNING)
+        if not running or not any(m.reports_progress for m in self.experiment.metrics.values()):
+            return False
+        progress = fetch_progress(self.experiment, running)
+        if progress.df.empty:
+            return False
+        self.experiment.attach_data(progress)
+        self._fetched.append(progress)
+        return self._rows.has_new(progress)
 
     def _fail_stale_trials(self) -> list[Trial]:
         stale = [t for t in self.running_trials if t.is_stale]
@@ -394,15 +379,22 @@ class Scheduler:
         except Exception:
             logger.exception("runner could not stop trial %d", trial.index)
 
-    def _stop_trials_early(self) -> list[Trial]:
+    def _stop_trials_early(self, new_progress: bool) -> list[Trial]:
+        """Ask the early-stopping strategy about RUNNING trials and stop what it names.
+
+        A strategy that names the curves it reads (`progress_metric_names`, as
+        every `EarlyStoppingStrategy` does) is asked only when a curve point
+        arrived: asking again on the same curves costs a fit and can only
+        repeat the answer. Any other strategy may decide on other signals (a
+        file, a clock) and is asked every poll.
+        """
         strategy = self.options.early_stopping_strategy
         running = [t for t in self.running_trials if t.status is TrialStatus.RUNNING]
         if strategy is None or not running:
             return []
-        # Early stopping decides on learning curves: attach the progress rows of the
-        # running trials (metrics with reports_progress only) before asking. They are
-        # saved to the store with the trial's data when it finishes or is stopped.
-        self.experiment.attach_data(fetch_progress(self.experiment, running))
+        reads_curves = callable(getattr(strategy, "progress_metric_names", None))
+        if reads_curves and not new_progress:
+            return []
         decisions: dict[int, str | None] = strategy.should_stop_trials_early(
             trial_indices={t.index for t in running}, experiment=self.experiment
         )
@@ -427,56 +419,6 @@ class Scheduler:
             logger.info("global stopping: %s", message)
             self._stop_reason = message
         return bool(stop)
-
-    # -- results -------------------------------------------------------------
-    def report_results(self, force_refit: bool = False) -> Any:
-        """Hook called whenever new trials complete; override to report elsewhere."""
-        return {
-            "trials": self.experiment.num_trials,
-            "completed": len(self.experiment.trials_by_status(TrialStatus.COMPLETED)),
-        }
-
-    def get_best_trial(self, use_model_predictions: bool = True) -> BestTrial | None:
-        """(index, parameters, metric means) of the best feasible trial so far.
-
-        With noisy data the means are the GP's predictions, for up to a few
-        hundred completed trials (see `scheduler.analysis.best_finder`); the
-        answer is kept until data arrive or a trial completes.
-        """
-        kernel = self.generation_strategy.model_kernel
-        return self._best.best_trial(self.experiment, kernel, use_model_predictions)
-
-    def get_pareto_optimal_parameters(
-        self, use_model_predictions: bool = True
-    ) -> dict[int, tuple[TParameterization, dict[str, float]]]:
-        """{trial index: (parameters, metric means)} of the feasible Pareto set."""
-        kernel = self.generation_strategy.model_kernel
-        return self._best.pareto(self.experiment, kernel, use_model_predictions)
-
-    def get_best_parameters(self) -> TParameterization | None:
-        best = self.get_best_trial()
-        return None if best is None else best[1]
-
-    def summarize_final_result(self) -> dict[str, Any]:
-        """Trials by status and the best trial: what a run ends with.
-
-        The best trial is chosen as `get_best_trial` does; its values are the
-        ones observed (what the trial measured), not model predictions.
-        """
-        counts = Counter(t.status.name for t in self.experiment.trials.values())
-        best = self.get_best_trial()
-        observed = None
-        if best is not None:
-            df = self.experiment.lookup_trial_data(best[0]).final().df
-            observed = dict(zip(df["metric_name"], df["mean"].astype(float), strict=True))
-        return {
-            "experiment": self.experiment.name,
-            "trials_by_status": dict(counts),
-            "best_trial_index": None if best is None else best[0],
-            "best_parameters": None if best is None else best[1],
-            "best_values": observed,
-            "stop_reason": self._stop_reason,
-        }
 
     # -- storage -------------------------------------------------------------
     @classmethod

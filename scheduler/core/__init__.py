@@ -13,6 +13,8 @@ from scheduler.core.errors import (
     InvalidSearchSpaceError,
     InvalidTrialTransitionError,
     MissingMetricError,
+    NoBaselineError,
+    NoBestPointError,
     OutOfSearchSpaceError,
 )
 from scheduler.core.experiment import Experiment
@@ -65,6 +67,8 @@ __all__ = [
     "MissingMetricError",
     "MultiObjective",
     "MultiObjectiveOptimizationConfig",
+    "NoBaselineError",
+    "NoBestPointError",
     "Objective",
     "ObjectiveThreshold",
     "Ok",

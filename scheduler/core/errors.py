@@ -51,3 +51,11 @@ class GenerationError(BoSchedulerError, RuntimeError):
 
 class FailureRateExceededError(BoSchedulerError, RuntimeError):
     """Too many trials failed: the optimization stops to save the fleet."""
+
+
+class NoBaselineError(BoSchedulerError, ValueError):
+    """An improvement over a baseline was asked for without a usable baseline arm."""
+
+
+class NoBestPointError(BoSchedulerError, ValueError):
+    """A best point was asked for an objective or constraints the data cannot answer."""

@@ -7,13 +7,18 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from scheduler.core.data import Data
-from scheduler.core.errors import InvalidOptimizationConfigError
+from scheduler.core.errors import InvalidOptimizationConfigError, OutOfSearchSpaceError
 from scheduler.core.metric import Metric
 from scheduler.core.optimization import OptimizationConfig
 from scheduler.core.parameters import TParameterization
 from scheduler.core.runner import Runner
 from scheduler.core.search_space import SearchSpace
 from scheduler.core.trial import Arm, Trial, TrialStatus
+
+
+def arm_key(parameters: TParameterization) -> tuple[tuple[str, str, object], ...]:
+    """A hashable identity of a parameterization: names, value types and values."""
+    return tuple(sorted((k, type(v).__name__, v) for k, v in parameters.items()))
 
 
 class Experiment:
@@ -68,6 +73,33 @@ class Experiment:
         )
         self._index_trial(trial)
         return trial
+
+    def attach_trial(
+        self, parameters: TParameterization, ttl_seconds: float | None = None
+    ) -> Trial:
+        """Add a known configuration as a CANDIDATE trial (Ax's `attach_trial`).
+
+        The next run deploys it before proposing anything and counts it toward
+        its `max_trials`. Raises `OutOfSearchSpaceError` naming the value to
+        change when `parameters` are not a point of the search space.
+        """
+        if not isinstance(parameters, dict):
+            names = ", ".join(f"{n!r}: ..." for n in self.search_space.parameters)
+            raise OutOfSearchSpaceError(
+                f"attach_trial needs a dict of parameter values, got "
+                f"{type(parameters).__name__}; pass e.g. {{{names}}}."
+            )
+        trial = self.new_trial(parameters, generation_step="attached", ttl_seconds=ttl_seconds)
+        return trial
+
+    def has_arm(self, parameters: TParameterization) -> bool:
+        """True when a trial (of any status but STALE) already has these parameters."""
+        key = arm_key(self.search_space.cast_parameterization(parameters))
+        return any(
+            arm_key(t.arm.parameters) == key
+            for t in self.trials.values()
+            if t.status is not TrialStatus.STALE
+        )
 
     def add_existing_trial(self, trial: Trial) -> None:
         """Attach a trial loaded from storage, keeping its index."""

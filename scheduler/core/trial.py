@@ -2,13 +2,14 @@
 
 CANDIDATE -> STAGED -> RUNNING -> COMPLETED | FAILED | EARLY_STOPPED
 any non-terminal -> ABANDONED (and FAILED, e.g. when lost or past its TTL)
+CANDIDATE -> STALE (a reviewed-never candidate replaced or past its TTL)
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -25,6 +26,8 @@ class TrialStatus(Enum):
     FAILED = "FAILED"
     ABANDONED = "ABANDONED"
     EARLY_STOPPED = "EARLY_STOPPED"
+    #: A CANDIDATE nobody deployed: replaced by newer candidates or past its TTL.
+    STALE = "STALE"
 
     @property
     def is_terminal(self) -> bool:
@@ -50,15 +53,22 @@ _TERMINAL = frozenset(
         TrialStatus.FAILED,
         TrialStatus.ABANDONED,
         TrialStatus.EARLY_STOPPED,
+        TrialStatus.STALE,
     }
 )
 
 _ALLOWED: dict[TrialStatus, frozenset[TrialStatus]] = {
     TrialStatus.CANDIDATE: frozenset(
-        {TrialStatus.STAGED, TrialStatus.RUNNING, TrialStatus.FAILED, TrialStatus.ABANDONED}
+        {
+            TrialStatus.STAGED,
+            TrialStatus.RUNNING,
+            TrialStatus.FAILED,
+            TrialStatus.ABANDONED,
+            TrialStatus.STALE,
+        }
     ),
-    TrialStatus.STAGED: frozenset(_TERMINAL | {TrialStatus.RUNNING}),
-    TrialStatus.RUNNING: _TERMINAL,
+    TrialStatus.STAGED: frozenset((_TERMINAL - {TrialStatus.STALE}) | {TrialStatus.RUNNING}),
+    TrialStatus.RUNNING: _TERMINAL - {TrialStatus.STALE},
 }
 
 
@@ -123,11 +133,12 @@ class Trial:
         self._move(TrialStatus.STAGED)
         self.time_staged = utcnow()
 
-    def mark_running(self) -> None:
+    def mark_running(self, started_at: datetime | None = None) -> None:
+        """Move to RUNNING; `started_at` is when the runner says it started (else now)."""
         if self.status is TrialStatus.RUNNING:
             return
         self._move(TrialStatus.RUNNING)
-        self.time_run_started = utcnow()
+        self.time_run_started = started_at or utcnow()
 
     def _finish(self, status: TrialStatus, reason: str | None) -> None:
         self._move(status)
@@ -147,6 +158,10 @@ class Trial:
     def mark_early_stopped(self, reason: str | None = None) -> None:
         self._finish(TrialStatus.EARLY_STOPPED, reason)
 
+    def mark_stale(self, reason: str | None = None) -> None:
+        """A CANDIDATE that will never be deployed (replaced, or older than its TTL)."""
+        self._finish(TrialStatus.STALE, reason)
+
     def mark_as(self, status: TrialStatus, reason: str | None = None) -> None:
         """Move to `status` through the right `mark_*` method."""
         if status is TrialStatus.STAGED:
@@ -161,6 +176,33 @@ class Trial:
             raise InvalidTrialTransitionError(f"Trial {self.index} cannot be marked {status.name}.")
 
     # -- views -------------------------------------------------------------
+    @property
+    def reported_start_time(self) -> datetime | None:
+        """`run_metadata["start_time"]` (ISO string or epoch seconds) as a UTC datetime.
+
+        Runners that queue jobs know when a job really started; the loop uses
+        it for STAGED -> RUNNING so TTLs and durations count from the start,
+        not from the poll that noticed it. Anything unparsable is ignored.
+        """
+        value = self.run_metadata.get("start_time")
+        try:
+            if isinstance(value, bool):
+                return None
+            if isinstance(value, int | float):
+                return datetime.fromtimestamp(float(value), tz=UTC)
+            if isinstance(value, str):
+                parsed = datetime.fromisoformat(value)
+                return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
+        return None
+
+    def is_candidate_older_than(self, seconds: float) -> bool:
+        """True for a CANDIDATE created more than `seconds` ago (never deployed)."""
+        if self.status is not TrialStatus.CANDIDATE:
+            return False
+        return (utcnow() - self.time_created).total_seconds() > seconds
+
     @property
     def is_stale(self) -> bool:
         """True when running longer than its TTL."""

@@ -35,6 +35,9 @@ class GenerationContext:
     observed_trials: list[Trial]
     observed_data: Data
     pending: list[TParameterization] = field(default_factory=list)
+    #: Arms tried without data (FAILED, ABANDONED): never to be proposed again
+    #: (Ax's `should_deduplicate`), yet no observation for a model to learn from.
+    tried: list[TParameterization] = field(default_factory=list)
 
     @staticmethod
     def from_experiment(experiment: Experiment, with_data: bool = True) -> GenerationContext:
@@ -43,6 +46,10 @@ class GenerationContext:
         pending = [
             dict(t.arm.parameters) for t in experiment.trials.values() if not t.status.is_terminal
         ]
+        tried = [
+            dict(t.arm.parameters)
+            for t in experiment.trials_by_status(TrialStatus.FAILED, TrialStatus.ABANDONED)
+        ]
         data = _observed_data(observed, experiment) if with_data else Data()
         return GenerationContext(
             search_space=experiment.search_space,
@@ -50,6 +57,7 @@ class GenerationContext:
             observed_trials=observed,
             observed_data=data,
             pending=pending,
+            tried=tried,
         )
 
 

@@ -43,8 +43,9 @@ def _arm_key(parameters: TParameterization) -> str:
 
 
 def _known_keys(context: GenerationContext) -> set[str]:
-    """Keys of the arms already tried or pending."""
-    known = [t.arm.parameters for t in context.observed_trials] + list(context.pending)
+    """Keys of the arms already tried (with or without data) or pending."""
+    known = [t.arm.parameters for t in context.observed_trials]
+    known += list(context.pending) + list(context.tried)
     return {_arm_key(p) for p in known}
 
 

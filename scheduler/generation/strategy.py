@@ -23,8 +23,9 @@ from scheduler.generation.base import (
     make_generator,
 )
 
-#: Trials that do not count towards a step's `num_trials` (they get replaced).
-_NOT_COUNTED = (TrialStatus.FAILED, TrialStatus.ABANDONED)
+#: Trials that do not count towards a step's `num_trials` (they get replaced;
+#: a STALE candidate was never run).
+_NOT_COUNTED = (TrialStatus.FAILED, TrialStatus.ABANDONED, TrialStatus.STALE)
 
 
 class Models(Enum):

@@ -6,6 +6,7 @@ import pytest
 from fake_queue import FakeClock
 
 import scheduler.core.trial as trial_module
+import scheduler.launching as launching_module
 import scheduler.scheduler as scheduler_module
 
 
@@ -14,5 +15,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """A fake clock for the scheduler's deadlines, poll waits and trial TTLs."""
     fake = FakeClock()
     monkeypatch.setattr(scheduler_module, "time", fake)
+    monkeypatch.setattr(launching_module, "time", fake)
     monkeypatch.setattr(trial_module, "utcnow", fake.utcnow)
     return fake

@@ -10,6 +10,7 @@ from fake_queue import FakeJobQueue, FakeRunner, fast_options, make_experiment, 
 
 from scheduler import (
     Experiment,
+    FailureRateExceededError,
     Metric,
     Objective,
     OptimizationConfig,
@@ -29,10 +30,15 @@ from scheduler.core import (
 
 
 def run_one_trial(result: dict[str, float]) -> Trial:
+    """Run one trial that fails: the run ends with the failure-rate guard's final
+    check (every trial this scheduler ran failed), naming the trial's reason."""
     queue = FakeJobQueue(polls_to_finish=1, evaluate=lambda params: result)
     scheduler = Scheduler(make_experiment(queue), sobol_only(), fast_options())
-    scheduler.run_n_trials(max_trials=1)
-    return scheduler.experiment.trials[0]
+    with pytest.raises(FailureRateExceededError, match="1 of 1 deployed trials failed") as err:
+        scheduler.run_n_trials(max_trials=1)
+    trial = scheduler.experiment.trials[0]
+    assert trial.failed_reason is not None and trial.failed_reason in str(err.value)
+    return trial
 
 
 # -- what a metric returns -------------------------------------------------------
@@ -53,7 +59,8 @@ def test_a_metric_that_raises_fails_the_trial_with_the_cause() -> None:
     queue = FakeJobQueue(polls_to_finish=1)
     experiment = make_experiment(queue)
     experiment.optimization_config = OptimizationConfig(Objective(BrokenMetric("objective")))
-    Scheduler(experiment, sobol_only(), fast_options()).run_n_trials(max_trials=1)
+    with pytest.raises(FailureRateExceededError, match="came from metric fetches"):
+        Scheduler(experiment, sobol_only(), fast_options()).run_n_trials(max_trials=1)
     trial = experiment.trials[0]
     assert trial.status is TrialStatus.FAILED
     assert trial.failed_reason is not None
@@ -194,7 +201,8 @@ def test_options_are_immutable_and_list_their_fields() -> None:
     [
         ({"max_trials": -1}, "non-negative whole number"),
         ({"max_trials": 2.5}, "non-negative whole number"),
-        ({"max_trials": 3, "timeout_hours": 0}, "positive number or None"),
+        ({"max_trials": 3, "timeout_hours": -1}, "number >= 0 or None"),
+        ({"max_trials": 3, "timeout_hours": math.nan}, "number >= 0 or None"),
     ],
 )
 def test_bad_run_arguments_are_named(kwargs: dict[str, Any], message: str) -> None:

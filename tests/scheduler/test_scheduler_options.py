@@ -71,7 +71,8 @@ def test_ttl_fails_a_trial_that_never_finishes_and_stops_its_job(clock: FakeCloc
     scheduler = Scheduler(
         make_experiment(queue), sobol_only(), fast_options(ttl_seconds_for_trials=60)
     )
-    scheduler.run_n_trials(max_trials=1)
+    with pytest.raises(FailureRateExceededError, match="exceeded TTL"):  # its only trial failed
+        scheduler.run_n_trials(max_trials=1)
     trial = scheduler.experiment.trials[0]
     assert trial.status is TrialStatus.FAILED
     assert trial.failed_reason is not None and "exceeded TTL" in trial.failed_reason
@@ -134,14 +135,27 @@ def test_failure_rate_is_only_checked_after_min_failed_trials(min_failed: int) -
     assert scheduler.experiment.num_trials == min_failed
 
 
-def test_failures_below_min_failed_trials_never_trip_the_guard() -> None:
+def test_failures_below_min_failed_trials_trip_the_guard_only_when_the_run_ends() -> None:
+    # during the run 4 failures stay below the minimum of 5 and every trial runs; the
+    # check when the run ends counts any failure, as Ax's force_check does
     scheduler = failing_scheduler(
         dict.fromkeys(range(4), "bad config"),
         tolerated_trial_failure_rate=0.0,
         min_failed_trials_for_failure_rate_check=5,
     )
-    summary = scheduler.run_n_trials(max_trials=4)
-    assert summary["trials_by_status"] == {"FAILED": 4}
+    with pytest.raises(FailureRateExceededError, match="4 of 4 deployed trials failed"):
+        scheduler.run_n_trials(max_trials=4)
+    assert statuses(scheduler) == [TrialStatus.FAILED] * 4
+
+
+def test_a_tolerated_share_of_failures_ends_normally_after_the_final_check() -> None:
+    scheduler = failing_scheduler(
+        {1: "bad config"},
+        tolerated_trial_failure_rate=0.5,
+        min_failed_trials_for_failure_rate_check=5,
+    )
+    summary = scheduler.run_n_trials(max_trials=2)  # 1 of 2 failed: 50% is tolerated
+    assert summary["trials_by_status"] == {"COMPLETED": 1, "FAILED": 1}
 
 
 # -- init_seconds_between_polls / backoff / min_seconds_before_poll --------------
@@ -159,11 +173,12 @@ def test_poll_interval_backs_off_by_the_factor_and_resets_on_change(clock: FakeC
     idle_calls = 0
 
     def finish_jobs_now_and_then(s: Scheduler) -> None:
+        # called before every wait (the k-th call before the k-th sleep below)
         nonlocal idle_calls
         idle_calls += 1
-        if idle_calls == 6:
+        if idle_calls == 7:
             queue.complete(0)
-        if idle_calls == 9:
+        if idle_calls == 11:
             queue.complete(1)
 
     scheduler.run_n_trials(max_trials=2, idle_callback=finish_jobs_now_and_then)
@@ -264,7 +279,8 @@ def test_queued_jobs_are_staged_until_the_runner_says_running() -> None:
             queue.complete(0)
 
     scheduler.run_n_trials(max_trials=1, idle_callback=drive)
-    assert seen == [[TrialStatus.STAGED], [TrialStatus.RUNNING]]
+    # before each wait, and once after the last poll: the final state
+    assert seen == [[TrialStatus.STAGED], [TrialStatus.RUNNING], [TrialStatus.COMPLETED]]
     assert statuses(scheduler) == [TrialStatus.COMPLETED]
 
 

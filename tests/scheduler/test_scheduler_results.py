@@ -12,6 +12,7 @@ from fake_queue import FakeJobQueue, QueueMetric, fast_options, make_experiment,
 from scheduler import (
     ComparisonOp,
     Data,
+    FailureRateExceededError,
     GenerationStep,
     GenerationStrategy,
     Models,
@@ -231,7 +232,22 @@ def test_results_are_yielded_once_per_batch_of_completions() -> None:
     assert len(queue.completion_batches) == len(reported)
 
 
-def test_nothing_is_yielded_when_no_trial_completes() -> None:
+def test_a_failed_trial_is_reported_too_then_the_final_check_raises() -> None:
+    # a trial reaching any terminal state is reported; then, the run's only trial
+    # having failed, the failure-rate guard's final check ends it
     queue = FakeJobQueue(polls_to_finish=1, fail_reasons={0: "boom"})
     scheduler = CountingScheduler(make_experiment(queue), sobol_only(), fast_options())
-    assert list(scheduler.run_trials_and_yield_results(max_trials=1)) == []
+    reported = []
+    with pytest.raises(FailureRateExceededError, match="1x boom"):
+        for result in scheduler.run_trials_and_yield_results(max_trials=1):
+            reported.append(result)
+    assert reported == [(True, {"completed": []})]
+
+
+def test_timeout_zero_polls_once_and_yields_one_report() -> None:
+    queue = FakeJobQueue(polls_to_finish=None)
+    scheduler = CountingScheduler(make_experiment(queue), sobol_only(), fast_options())
+    # nothing finishes during the run: the one yield is the one when it ends
+    assert list(scheduler.run_trials_and_yield_results(max_trials=1, timeout_hours=0)) == [
+        (True, {"completed": []})
+    ]

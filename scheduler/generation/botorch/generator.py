@@ -192,7 +192,8 @@ class BoTorchGenerator(Generator):
         self, n: int, context: GenerationContext, make_acqf: _AcqfFactory
     ) -> list[TParameterization]:
         """Sequential greedy: each chosen arm becomes pending for the next."""
-        known = [t.arm.parameters for t in context.observed_trials] + list(context.pending)
+        known = [t.arm.parameters for t in context.observed_trials]
+        known += list(context.pending) + list(context.tried)  # failed arms: never again
         taken: set[ArmKey] = {self.encoder.key(a) for a in known if self.encoder.can_encode(a)}
         pending = list(context.pending)
         proposals: list[TParameterization] = []

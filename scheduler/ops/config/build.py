@@ -135,7 +135,8 @@ def build_runner(config: ExperimentConfig, app: Any = None) -> CeleryRunner:
 
 
 def build_experiment(config: ExperimentConfig, app: Any = None) -> Experiment:
-    """The `Experiment` (CeleryRunner, one CeleryMetric per metric) `config` describes."""
+    """The `Experiment` (CeleryRunner, one CeleryMetric per metric) `config` describes,
+    with its `initial_trials` attached as CANDIDATE trials."""
     from scheduler.celery import CeleryMetric
     from scheduler.core.experiment import Experiment
 
@@ -144,7 +145,7 @@ def build_experiment(config: ExperimentConfig, app: Any = None) -> Experiment:
     with as_config_problem("objectives"):
         optimization = build_optimization_config(config)
     sem = config.objective_function.resolved_sem
-    return Experiment(
+    experiment = Experiment(
         name=config.name,
         search_space=space,
         optimization_config=optimization,
@@ -152,6 +153,10 @@ def build_experiment(config: ExperimentConfig, app: Any = None) -> Experiment:
         tracking_metrics=[CeleryMetric(m, sem=sem) for m in config.tracking_metrics],
         description=config.description,
     )
+    for i, parameters in enumerate(config.initial_trials):  # run first, counted in the budget
+        with as_config_problem(f"initial_trials[{i}]"):
+            experiment.attach_trial(dict(parameters))
+    return experiment
 
 
 def build_generation_strategy(

@@ -196,6 +196,10 @@ class ExperimentConfig(Section):
     objectives: dict[str, ObjectiveConfig] = Field(min_length=1)
     outcome_constraints: list[str] = Field(default_factory=list)
     tracking_metrics: list[str] = Field(default_factory=list)
+    #: Known configurations to evaluate first ({parameter: value} each); they are
+    #: attached as CANDIDATE trials, deployed before any proposal and counted
+    #: toward the budget. Checked against the search space when built.
+    initial_trials: list[dict[str, Scalar]] = Field(default_factory=list)
     objective_function: ObjectiveFunctionConfig
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)

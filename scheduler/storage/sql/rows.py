@@ -139,15 +139,22 @@ DATA_COLUMNS = ("trial_index", "arm_name", "metric_name", "mean", "sem", "step",
 def attach_stored_data(experiment: Experiment, rows: Sequence[Any]) -> None:
     """Rebuild each trial's data from stored rows, as `attach_data` left it.
 
-    Rows come in insertion order; per trial and metric only the latest batch
-    counts. One frame is validated and attached for all trials at once
-    (`attach_data` per trial would take seconds at 10,000 trials).
+    Rows come in insertion order; per trial, metric and step only the latest
+    batch counts. Per step, because the loop stores a running trial's curve
+    points as they arrive and then only the rows not stored yet
+    (`scheduler.progress_log`): a curve is spread over batches. Rows without
+    a step (a final value) share one key, so a re-fetch still replaces them.
+    One frame is validated and attached for all trials at once (`attach_data`
+    per trial would take seconds at 10,000 trials).
     """
     if not rows:
         return
     columns = dict(zip(DATA_COLUMNS, zip(*rows, strict=True), strict=True))
     df = pd.DataFrame({name: list(values) for name, values in columns.items()})
-    latest = df.groupby(["trial_index", "metric_name"], sort=False)["batch"].transform("max")
+    step_key = pd.to_numeric(df["step"]).fillna(float("-inf"))
+    latest = df.groupby([df["trial_index"], df["metric_name"], step_key], sort=False)[
+        "batch"
+    ].transform("max")
     df = df[df["batch"] == latest].drop(columns=["batch"])
     df["mean"] = pd.to_numeric(df["mean"]).astype(float)
     df["sem"] = pd.to_numeric(df["sem"]).astype(float)
