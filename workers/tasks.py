@@ -58,7 +58,9 @@ def _start(task: Task) -> None:
     if stored in states.READY_STATES:
         # This trial already has its outcome (e.g. FAILURE after a hard-limit kill
         # whose message Redis redelivered before the acknowledgement): never rerun it.
-        logger.warning("task %s already ended %s; this copy is dropped unrun", request.id, stored)
+        logger.warning(
+            "task %s already ended %s; this duplicate copy is dropped unrun", request.id, stored
+        )
         raise Ignore()
     if not claim_execution(task.backend, request.id, getattr(request, COPY_HEADER, None)):
         raise Ignore()

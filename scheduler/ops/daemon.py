@@ -226,7 +226,10 @@ def run_daemon(
     drained = False
     try:
         with _signal_handlers(state), _stop_watcher(state, control, name, stop_check_seconds):
-            remaining = max(0, total_trials - scheduler.experiment.num_trials)
+            # Candidates already stored are deployed first and count as this run's
+            # trials (Ax's rule), so they are part of what is left to run.
+            candidates = len(scheduler.candidate_trials)
+            remaining = max(0, total_trials - scheduler.experiment.num_trials + candidates)
             logger.info(
                 "experiment %r: %d trial(s) stored, running %d more to reach %d",
                 name,

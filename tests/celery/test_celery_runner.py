@@ -28,6 +28,7 @@ from scheduler import (
     TrialStatus,
 )
 from scheduler.celery import CeleryMetric, CeleryRunner, bind_app
+from scheduler.core.errors import FailureRateExceededError
 from scheduler.core.trial import Trial
 from scheduler.storage import DBSettings, SQLStore, load_experiment
 from tests.support.celery_workers import WorkerFleet
@@ -160,7 +161,9 @@ def test_objective_that_raises_fails_its_trial_with_the_message(fleet: WorkerFle
     options = SchedulerOptions(
         init_seconds_between_polls=0.05, min_seconds_before_poll=0.0, max_seconds_between_polls=0.2
     )
-    Scheduler(experiment, sobol_only(2), options).run_n_trials(max_trials=2)
+    with pytest.raises(FailureRateExceededError, match="simulator crashed"):
+        Scheduler(experiment, sobol_only(2), options).run_n_trials(max_trials=2)  # all failed
+    assert len(experiment.trials) == 2
     for trial in experiment.trials.values():
         assert trial.status is TrialStatus.FAILED
         assert "ValueError: simulator crashed" in (trial.failed_reason or "")
@@ -308,6 +311,6 @@ def test_resume_collects_trials_sent_just_before_a_crash(
         assert stored.trials[trial.index].run_metadata["task_id"] == runner.task_id(trial)
     assert stored.trials[never_sent.index].status is TrialStatus.CANDIDATE
     assert len(stored.lookup_data().df) == 2
-    resumed.run_n_trials(max_trials=0)  # deploys the stranded candidate
+    resumed.run_n_trials(max_trials=1)  # the stranded candidate, counted as this run's one
     assert {t.status for t in resumed.experiment.trials.values()} == {TrialStatus.COMPLETED}
     assert len(load_experiment(experiment.name, settings).lookup_data().df) == 3

@@ -32,6 +32,7 @@ from scheduler.ops.cli.main import EXIT_CONFIG, EXIT_FAILURE_RATE, EXIT_SERVICE,
 from scheduler.storage import DBSettings, RegistryBundle, UnregisteredClassError, load_experiment
 from scheduler.storage.registry import DEFAULT_REGISTRY, ReadingRegistry
 from tests.cli.conftest import SERVICE_VARIABLES, config_data
+from workers.objectives import objective, unregister
 
 COMMANDS = ["run", "resume", "status", "report", "list", "stop", "delete", "demo"]
 
@@ -264,17 +265,48 @@ def test_a_failed_run_says_how_to_start_over_and_restart_does(
     write_config: Callable[..., Path], db_url: str
 ) -> None:
     failing = {"name": "branin", "options": {"runtime_seconds": -1}}  # every trial fails
-    broken = write_config("start_over", objective_function=failing)
+    one_at_a_time = {"max_pending_trials": 1}  # the guard trips before trial 5 is sent
+    broken = write_config("start_over", objective_function=failing, scheduler=one_at_a_time)
     first = CliRunner().invoke(main, ["run", str(broken), "--db-url", db_url])
     assert first.exit_code == EXIT_FAILURE_RATE, first.output
     assert f"bo-scheduler run {broken} --restart" in first.output
 
-    fixed = write_config("start_over", filename="fixed.yaml")  # same definition, fixed options
+    # Same definition, fixed options: running it resumes the stored experiment, whose
+    # runner keeps the stored options, so its last trial fails the same way.
+    fixed = write_config("start_over", filename="fixed.yaml", scheduler=one_at_a_time)
     again = CliRunner().invoke(main, ["run", str(fixed), "--db-url", db_url])
-    assert again.exit_code == EXIT_FAILURE_RATE, again.output  # resumes the stored failures
+    assert again.exit_code == EXIT_FAILURE_RATE, again.output
     assert f"bo-scheduler run {fixed} --restart" in again.output
 
     restarted = CliRunner().invoke(main, ["run", str(fixed), "--restart", "--db-url", db_url])
     assert restarted.exit_code == 0, restarted.output
     experiment = load_experiment("start_over", DBSettings(db_url))
     assert [t.status for t in experiment.trials.values()] == [TrialStatus.COMPLETED] * 6
+
+
+@pytest.fixture
+def half_failing() -> Iterator[str]:
+    """An objective failing for x1 > 2.5 (the embedded worker runs in this process)."""
+
+    @objective("cli_half_failing", metrics=["branin"])
+    def half(parameters: dict[str, Any]) -> dict[str, float]:
+        if parameters["x1"] > 2.5:
+            raise RuntimeError("diverged")
+        return {"branin": (parameters["x2"] - 5) ** 2 + (parameters["x1"] - 2) ** 2}
+
+    yield "cli_half_failing"
+    unregister("cli_half_failing")
+
+
+def test_a_run_that_ends_with_failed_trials_says_how_to_start_over(
+    write_config: Callable[..., Path], db_url: str, half_failing: str
+) -> None:
+    tolerant = {"tolerated_trial_failure_rate": 0.99, "total_trials": 6}
+    path = write_config("spent", objective_function={"name": half_failing}, scheduler=tolerant)
+    result = CliRunner().invoke(main, ["run", str(path), "--db-url", db_url])
+    assert result.exit_code == 0, result.output  # tolerated: the budget is spent
+    experiment = load_experiment("spent", DBSettings(db_url))
+    failed = sum(t.status is TrialStatus.FAILED for t in experiment.trials.values())
+    assert 0 < failed < 6
+    hint = f"{failed} trial(s) failed; once the cause is fixed, start over with: bo-scheduler run"
+    assert f"{hint} {path} --restart" in result.output

@@ -86,6 +86,7 @@ class LiveRun:
             min_seconds_before_poll=0.0,
             max_seconds_between_polls=0.05,
             max_pending_trials=1,
+            tolerated_trial_failure_rate=0.99,  # the failing trials are part of the show
         )
         self.scheduler = Scheduler(experiment, sobol(), options, db_settings=DBSettings(url=url))
         self.pace = pace

@@ -25,7 +25,7 @@ from tests.faults.harness import UNACKED_KEY, branin_experiment, fleet, wait_for
 from tests.faults.redis_server import RedisServer, redis_server
 from tests.faults.reply_cutter import reply_cutter
 from workers.app import make_app
-from workers.protocol import DEFAULT_QUEUE, result_key, sent_marker_key
+from workers.protocol import result_key, sent_marker_key
 from workers.settings import ENV_BROKER_URL, ENV_RESULT_BACKEND
 
 pytestmark = pytest.mark.slow
@@ -116,7 +116,7 @@ def run_both_copies(
     Checks the trial ends as ``celery_state`` says, and stays so once both copies
     have been taken and acknowledged."""
     client = redis.client()
-    assert client.llen(DEFAULT_QUEUE) == 2, "two copies of the trial's message"
+    assert client.llen(runner.send_queue) == 2, "two copies of the trial's message"
     expected = TrialStatus.COMPLETED if celery_state == "SUCCESS" else TrialStatus.FAILED
     with fleet(redis.url(), tmp_path / "logs", count=workers) as (app, fleet_workers):
         runner.app = app
@@ -129,7 +129,7 @@ def run_both_copies(
             # An empty queue and unacked hash alone is not enough: a message popped
             # by a worker is in neither until kombu records it as delivered.
             dropped = any(DROPPED in w.log() for w in fleet_workers)
-            return dropped and client.llen(DEFAULT_QUEUE) == 0 and client.hlen(UNACKED_KEY) == 0
+            return dropped and client.llen(runner.send_queue) == 0 and client.hlen(UNACKED_KEY) == 0
 
         wait_for(ended, 60, f"the trial to end {expected.name}")
         wait_for(both_copies_done, 30, "the second copy to be dropped and acknowledged")

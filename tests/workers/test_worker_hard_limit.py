@@ -94,7 +94,9 @@ def test_a_hard_limit_kill_is_named_and_the_trial_never_runs_again(
     limited.app.AsyncResult(marker).get(timeout=60)
     assert len(list(runs.iterdir())) == 1
     assert failure_reason(_stored(limited, task_id)) == reason
-    assert f"task {task_id} already ended FAILURE; this copy is dropped unrun" in limited.logs()
+    assert f"task {task_id} already ended FAILURE; this duplicate copy is dropped unrun" in (
+        limited.logs()
+    )
 
 
 def _one_line_refusal(command: list[str], tmp_path: Path) -> str:

@@ -37,9 +37,14 @@ def _dashboard(url: str, host: str, port: int | None) -> Iterator[None]:
         yield
 
 
-def print_summary(outcome: RunOutcome, name: str, db_url_flag: bool, url: str) -> None:
+def print_summary(
+    outcome: RunOutcome, name: str, db_url_flag: bool, url: str, config_file: Path | None = None
+) -> None:
     """How the run ended, the best trial, and how to continue a stopped run; a run
-    interrupted by SIGINT then exits 130 (budget reached, `stop` or SIGTERM: 0)."""
+    interrupted by SIGINT then exits 130 (budget reached, `stop` or SIGTERM: 0).
+
+    With failed trials, `run` (`config_file`) says how to start over: running a
+    fixed config again resumes the stored experiment, failures and budget included."""
     result, summary = outcome.result, outcome.result.summary
     counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.status_counts.items()) if v)
     state = "stopped" if result.stopped else ("finished" if result.budget_reached else "ended")
@@ -54,6 +59,12 @@ def print_summary(outcome: RunOutcome, name: str, db_url_flag: bool, url: str) -
         click.echo(
             f"{result.trials_out} trial(s) still out; continue with: "
             f"bo-scheduler resume {name}{flag}"
+        )
+    failed = outcome.status_counts.get("FAILED", 0) + outcome.status_counts.get("ABANDONED", 0)
+    if failed and config_file is not None and not result.stopped:
+        click.echo(
+            f"{failed} trial(s) failed; once the cause is fixed, start over with: "
+            f"bo-scheduler run {config_file} --restart"
         )
     if result.interrupted:
         raise SystemExit(EXIT_INTERRUPTED)
@@ -149,7 +160,7 @@ def run(
         with _dashboard(services.database_url, dashboard_host, dashboard_port):
             outcome = run_experiment(config, services, settings)
     flagged = services.sources.get("database") == "from --db-url"
-    print_summary(outcome, config.name, flagged, services.database_url)
+    print_summary(outcome, config.name, flagged, services.database_url, config_file)
 
 
 @click.command()

@@ -12,6 +12,7 @@ per process and URL.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from alembic import command
@@ -86,6 +87,10 @@ def schema_status(engine: Engine) -> tuple[str | None, str]:
         return current_revision(conn), head_revision()
 
 
+#: How long a process whose schema creation collided with another's waits for it.
+CONCURRENT_CREATE_SECONDS = 30.0
+
+
 def ensure_schema(engine: Engine, auto_create: bool = True) -> None:
     """Check the database is at the code's revision; create the schema if empty.
 
@@ -109,10 +114,16 @@ def ensure_schema(engine: Engine, auto_create: bool = True) -> None:
         try:
             upgrade(engine)
         except DBAPIError:
-            # Another process may have created the schema at the same moment.
-            with connect(engine, begin=False) as conn:
-                if current_revision(conn) != head:
+            # Another process (a daemon and a dashboard starting together) is creating
+            # the schema at the same moment: wait for it to reach head.
+            deadline = time.monotonic() + CONCURRENT_CREATE_SECONDS
+            while True:
+                with connect(engine, begin=False) as conn:
+                    if current_revision(conn) == head:
+                        return
+                if time.monotonic() > deadline:
                     raise
+                time.sleep(0.1)
         return
     try:
         known = script_directory().get_revision(current) is not None
