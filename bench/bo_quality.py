@@ -22,8 +22,8 @@ problem (2-d, 2 outcome constraints, 30; noise inferred: its metric reports no
 sem), Branin-Currin (2 objectives, thresholds at the usual reference point,
 30), Hartmann6 with Gaussian noise (sd 0.1, no sem: noise inferred; 40), a
 mixed Hartmann6 (x5, x6 integers 0..10 scaled by 1/10, and an unordered choice
-adding an offset; 40), Ackley10 (10-d, 100) and Hartmann6 with 16 trials in
-flight (96).
+adding an offset; 40), Ackley10 (10-d, minimizer moved off the center; 100) and
+Hartmann6 with 16 trials in flight (96).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from typing import Any
 
 import torch
 from botorch.test_functions.multi_objective import BraninCurrin
-from botorch.test_functions.synthetic import Ackley, Hartmann
+from botorch.test_functions.synthetic import Hartmann
 from botorch.utils.multi_objective.hypervolume import Hypervolume
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
@@ -233,12 +233,25 @@ def hartmann6_mixed() -> Problem:
     return Problem("hartmann6-mixed", 40, space, config, f, _min_gap("hartmann6", MIXED_OPTIMUM))
 
 
+#: Ackley10's minimizer, moved off the origin: the strategy's first trial is the
+#: center of the space, which would otherwise be the optimum itself.
+ACKLEY_MINIMIZER = [8.2 * (-1) ** i for i in range(10)]
+
+
 def ackley10() -> Problem:
-    function = Ackley(dim=10)
+    """Ackley in 10-d on [-32.768, 32.768]^10, `f(x) = Ackley(x - x*)` with x* =
+    `ACKLEY_MINIMIZER`; optimum 0:
+    `Ackley(z) = -20 exp(-0.2 sqrt(mean z^2)) - exp(mean cos(2 pi z)) + 20 + e`."""
 
     def f(p: Params) -> dict[str, Any]:
-        x = torch.tensor([[p[f"x{i + 1}"] for i in range(10)]], dtype=torch.double)
-        return {"ackley": (float(function(x)), 0.0)}
+        z = [p[f"x{i + 1}"] - c for i, c in enumerate(ACKLEY_MINIMIZER)]
+        value = (
+            -20 * math.exp(-0.2 * math.sqrt(sum(v * v for v in z) / 10))
+            - math.exp(sum(math.cos(2 * math.pi * v) for v in z) / 10)
+            + 20
+            + math.e
+        )
+        return {"ackley": (value, 0.0)}
 
     config = OptimizationConfig(Objective(FunctionMetric("ackley"), minimize=True))
     space = _unit_space(10, -32.768, 32.768)
