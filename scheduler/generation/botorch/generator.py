@@ -93,7 +93,9 @@ class BoTorchGenerator(Generator):
     - `explore`: None (default: every arm by qLogNEI / qLogNEHVI), `"thompson"`
       or `"ucb"`: every `explore_every`-th arm (by its ordinal among the
       trials) maximizes that rule instead, qUCB with `beta = explore_beta`
-      (see `exploration`).
+      (see `exploration`);
+    - `input_warping`: fit a Kumaraswamy warp of the inputs with each GP
+      (see `modeling`; off by default).
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class BoTorchGenerator(Generator):
         explore: str | None = None,
         explore_every: int = 3,
         explore_beta: float = 4.0,
+        input_warping: bool = False,
     ) -> None:
         super().__init__(search_space, seed)
         if explore is not None and explore not in EXPLORE_RULES:
@@ -123,6 +126,7 @@ class BoTorchGenerator(Generator):
         self.explore = explore
         self.explore_every = explore_every
         self.explore_beta = explore_beta
+        self.input_warping = input_warping
         if kernel not in KERNELS:
             raise InvalidSchedulerOptionsError(
                 f"BoTorch step kernel={kernel!r} is not known; set model_kwargs "
@@ -185,7 +189,10 @@ class BoTorchGenerator(Generator):
                     f"least {self.min_observations}"
                 )
         model, fitted = fit_models(
-            [observations[name] for name in spec.metric_names], self._warm_start, self.kernel
+            [observations[name] for name in spec.metric_names],
+            self._warm_start,
+            self.kernel,
+            self.input_warping,
         )
         if self.warm_start:
             self._warm_start = fitted
