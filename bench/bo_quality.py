@@ -1,30 +1,38 @@
 """Optimization quality and generation speed of the default strategy vs Sobol-only.
 
     python -m bench.bo_quality [--quick] [--seeds N] [--problems branin,hartmann6,...]
-                               [--kernel rbf|matern|dim-scaled-rbf]
+                               [--kernel rbf|matern|dim-scaled-rbf] [--set key=value ...]
 
 Each problem runs the real closed loop: `Scheduler` + the in-process
-`FunctionRunner`, 3 trials out at a time and completing one by one (each poll
-finishes the oldest, as on a fleet: every new trial is generated with 2
-pending), `choose_generation_strategy` (the center of the space and Sobol,
-then BoTorch with the chosen `--kernel`) and a Sobol-only
-strategy, on the same seeds. Printed per problem and method: mean and median
+`FunctionRunner`, 3 trials out at a time (16 for `hartmann6-16`) and
+completing one by one (each poll finishes the oldest, as on a fleet: every new
+trial is generated with the others pending), `choose_generation_strategy` (the
+center of the space and Sobol, then BoTorch with the chosen `--kernel` and any
+`--set` model keyword arguments) and a Sobol-only strategy, on the same seeds.
+Printed per problem and method: mean, its standard error across seeds, median
 final gap to the known optimum (best observed feasible value minus the
 optimum; for the multi-objective problem, the hypervolume the observed front
-misses), and the median wall-clock and CPU seconds the BoTorch step took per
-generated trial (a `gen(n)` call's time divided by `n`).
+misses; for the noisy problem, the noiseless value of the best evaluated arm),
+the number of seeds "stuck" (gap > 0.1), and the median wall-clock and CPU
+seconds the BoTorch step took per generated trial (a `gen(n)` call's time
+divided by `n`).
 
 Problems: Branin (2-d, 30 trials), Hartmann6 (6-d, 40), Gramacy's constrained
 problem (2-d, 2 outcome constraints, 30; noise inferred: its metric reports no
-sem) and Branin-Currin (2 objectives, thresholds at the usual reference point,
-30).
+sem), Branin-Currin (2 objectives, thresholds at the usual reference point,
+30), Hartmann6 with Gaussian noise (sd 0.1, no sem: noise inferred; 40), a
+mixed Hartmann6 (x5, x6 integers 0..10 scaled by 1/10, and an unordered choice
+adding an offset; 40), Ackley10 (10-d, minimizer moved off the center; 100) and
+Hartmann6 with 16 trials in flight (96).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import logging
 import math
+import random
 import statistics
 import time
 import warnings
@@ -39,6 +47,7 @@ from botorch.utils.multi_objective.hypervolume import Hypervolume
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from scheduler import (
+    ChoiceParameter,
     ComparisonOp,
     Experiment,
     GenerationStep,
@@ -63,7 +72,11 @@ from scheduler.generation.strategy import GeneratorRun
 from scheduler.local.runner import FunctionMetric, FunctionRunner
 
 PARALLELISM = 3
+#: A seed whose final gap exceeds this did not leave a local basin (Hartmann6's
+#: second basin, f = -3.20, is 0.12 above the optimum).
+STUCK_GAP = 0.1
 Params = dict[str, Any]
+Values = dict[str, float]
 
 
 @dataclass
@@ -73,7 +86,8 @@ class Problem:
     search_space: SearchSpace
     config: OptimizationConfig
     evaluate: Callable[[Params], dict[str, Any]]
-    gap: Callable[[list[dict[str, float]]], float]  # from completed trials' values
+    gap: Callable[[list[Params], list[Values]], float]  # completed arms and their values
+    parallelism: int = PARALLELISM
 
 
 def _unit_space(d: int, low: float = 0.0, high: float = 1.0) -> SearchSpace:
@@ -82,8 +96,8 @@ def _unit_space(d: int, low: float = 0.0, high: float = 1.0) -> SearchSpace:
     )
 
 
-def _min_gap(metric: str, optimum: float) -> Callable[[list[dict[str, float]]], float]:
-    def gap(values: list[dict[str, float]]) -> float:
+def _min_gap(metric: str, optimum: float) -> Callable[[list[Params], list[Values]], float]:
+    def gap(arms: list[Params], values: list[Values]) -> float:
         return min(v[metric] for v in values) - optimum
 
     return gap
@@ -138,7 +152,7 @@ def gramacy() -> Problem:
         ],
     )
 
-    def gap(values: list[dict[str, float]]) -> float:
+    def gap(arms: list[Params], values: list[Values]) -> float:
         feasible = [v["objective"] for v in values if v["c1"] <= 0 and v["c2"] <= 0]
         return (min(feasible) if feasible else 2.0) - 0.5998
 
@@ -163,7 +177,7 @@ def branin_currin() -> Problem:
         ],
     )
 
-    def gap(values: list[dict[str, float]]) -> float:
+    def gap(arms: list[Params], values: list[Values]) -> float:
         Y = -torch.tensor([[v["branin"], v["currin"]] for v in values], dtype=torch.double)
         front = Y[is_non_dominated(Y)]
         hv = Hypervolume(-torch.tensor(ref_point, dtype=torch.double)).compute(front)
@@ -172,11 +186,94 @@ def branin_currin() -> Problem:
     return Problem("branin-currin (HV)", 30, _unit_space(2), config, f, gap)
 
 
+def _hartmann_at(function: Hartmann, x: list[float]) -> float:
+    return float(function(torch.tensor([x], dtype=torch.double)))
+
+
+def hartmann6_noisy() -> Problem:
+    """Hartmann6 plus N(0, 0.1^2) noise; the metric reports no sem, so the GP
+    infers the noise. Gap: the noiseless value of the best evaluated arm."""
+    function = Hartmann(dim=6)
+
+    def f(p: Params) -> dict[str, Any]:
+        x = [p[f"x{i + 1}"] for i in range(6)]
+        # Seeded by the arm: the same arm gets the same noise in every run.
+        noise = random.Random(str(x)).gauss(0.0, 0.1)
+        return {"hartmann6": _hartmann_at(function, x) + noise}
+
+    def gap(arms: list[Params], values: list[Values]) -> float:
+        true = [_hartmann_at(function, [a[f"x{i + 1}"] for i in range(6)]) for a in arms]
+        return min(true) + 3.32237
+
+    config = OptimizationConfig(Objective(FunctionMetric("hartmann6"), minimize=True))
+    return Problem("hartmann6-noisy", 40, _unit_space(6), config, f, gap)
+
+
+#: The mixed problem's choice offsets and optimum: x5 = 0.3, x6 = 0.7 on the
+#: grid, the other four minimized by L-BFGS-B from Hartmann6's minimizer.
+SHIFTS = {"a": 0.0, "b": 0.3, "c": 0.6, "d": 1.0}
+MIXED_OPTIMUM = -3.269547
+
+
+def hartmann6_mixed() -> Problem:
+    """Hartmann6 with x5, x6 = k / 10 for integers k in 0..10, plus an offset
+    chosen by an unordered choice `shift` (4 values, one-hot encoded)."""
+    function = Hartmann(dim=6)
+    space = SearchSpace(
+        [RangeParameter(f"x{i + 1}", ParameterType.FLOAT, 0.0, 1.0) for i in range(4)]
+        + [RangeParameter(f"k{i}", ParameterType.INT, 0, 10) for i in (5, 6)]
+        + [ChoiceParameter("shift", ParameterType.STRING, list(SHIFTS))]
+    )
+
+    def f(p: Params) -> dict[str, Any]:
+        x = [p[f"x{i + 1}"] for i in range(4)] + [p["k5"] / 10, p["k6"] / 10]
+        return {"hartmann6": (_hartmann_at(function, x) + SHIFTS[p["shift"]], 0.0)}
+
+    config = OptimizationConfig(Objective(FunctionMetric("hartmann6"), minimize=True))
+    return Problem("hartmann6-mixed", 40, space, config, f, _min_gap("hartmann6", MIXED_OPTIMUM))
+
+
+#: Ackley10's minimizer, moved off the origin: the strategy's first trial is the
+#: center of the space, which would otherwise be the optimum itself.
+ACKLEY_MINIMIZER = [8.2 * (-1) ** i for i in range(10)]
+
+
+def ackley10() -> Problem:
+    """Ackley in 10-d on [-32.768, 32.768]^10, `f(x) = Ackley(x - x*)` with x* =
+    `ACKLEY_MINIMIZER`; optimum 0:
+    `Ackley(z) = -20 exp(-0.2 sqrt(mean z^2)) - exp(mean cos(2 pi z)) + 20 + e`."""
+
+    def f(p: Params) -> dict[str, Any]:
+        z = [p[f"x{i + 1}"] - c for i, c in enumerate(ACKLEY_MINIMIZER)]
+        value = (
+            -20 * math.exp(-0.2 * math.sqrt(sum(v * v for v in z) / 10))
+            - math.exp(sum(math.cos(2 * math.pi * v) for v in z) / 10)
+            + 20
+            + math.e
+        )
+        return {"ackley": (value, 0.0)}
+
+    config = OptimizationConfig(Objective(FunctionMetric("ackley"), minimize=True))
+    space = _unit_space(10, -32.768, 32.768)
+    return Problem("ackley10", 100, space, config, f, _min_gap("ackley", 0.0))
+
+
+def hartmann6_16() -> Problem:
+    """Hartmann6 at 96 trials with 16 in flight: 15 pending at every proposal."""
+    problem = hartmann6()
+    problem.name, problem.num_trials, problem.parallelism = "hartmann6 (16 out)", 96, 16
+    return problem
+
+
 PROBLEMS = {
     "branin": branin,
     "hartmann6": hartmann6,
     "gramacy": gramacy,
     "branincurrin": branin_currin,
+    "hartmann6-noisy": hartmann6_noisy,
+    "hartmann6-mixed": hartmann6_mixed,
+    "ackley10": ackley10,
+    "hartmann6-16": hartmann6_16,
 }
 TARGETS = {
     "branin": "median gap <= 0.003; s/BO <= 0.3",
@@ -225,21 +322,26 @@ class TimedStrategy(GenerationStrategy):
 
 
 def run_once(
-    problem: Problem, seed: int, use_bo: bool, kernel: str = "rbf"
+    problem: Problem,
+    seed: int,
+    use_bo: bool,
+    kernel: str = "rbf",
+    model_kwargs: dict[str, Any] | None = None,
 ) -> tuple[float, TimedStrategy]:
     """One closed-loop run; returns the final gap and the (timed) strategy."""
     if use_bo:
         steps = choose_generation_strategy(
             problem.search_space,
-            max_parallelism_cap=PARALLELISM,
+            max_parallelism_cap=problem.parallelism,
             num_trials=problem.num_trials,
             random_seed=seed,
         ).steps
         for step in steps:
             if step.model_name == Models.BOTORCH.value:
                 step.model_kwargs["kernel"] = kernel
+                step.model_kwargs.update(model_kwargs or {})
     else:
-        steps = [GenerationStep(Models.SOBOL, num_trials=-1, max_parallelism=PARALLELISM)]
+        steps = [GenerationStep(Models.SOBOL, num_trials=-1, max_parallelism=problem.parallelism)]
     strategy = TimedStrategy(steps, seed=seed)
     experiment = Experiment(
         f"{problem.name}-{seed}",
@@ -249,18 +351,31 @@ def run_once(
         is_test=True,
     )
     options = SchedulerOptions(
-        max_pending_trials=PARALLELISM,
+        max_pending_trials=problem.parallelism,
         total_trials=problem.num_trials,
         init_seconds_between_polls=0.0,
         min_seconds_before_poll=0.0,
         logging_level=logging.WARNING,
     )
     Scheduler(experiment, strategy, options).run_all_trials()
-    values = []
+    arms, values = [], []
     for trial in experiment.trials_by_status(TrialStatus.COMPLETED):
         df = experiment.lookup_trial_data(trial.index).final().df
+        arms.append(dict(trial.arm.parameters))
         values.append(dict(zip(df["metric_name"], df["mean"], strict=True)))
-    return problem.gap(values), strategy
+    return problem.gap(arms, values), strategy
+
+
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """`["key=value", ...]` -> model kwargs; values are Python literals or strings."""
+    settings: dict[str, Any] = {}
+    for item in items:
+        key, _, text = item.partition("=")
+        try:
+            settings[key.strip()] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            settings[key.strip()] = text
+    return settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -271,25 +386,40 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--kernel", default="rbf", choices=KERNELS, help="the BoTorch step's GP kernel"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a BoTorch step model keyword argument (repeatable), e.g. --set maxiter=20",
+    )
+    parser.add_argument("--no-sobol", action="store_true", help="skip the Sobol-only floor")
+    parser.add_argument("--verbose", action="store_true", help="print every seed's gap")
     args = parser.parse_args(argv)
     seeds = args.seeds or (2 if args.quick else 5)
+    model_kwargs = parse_settings(args.set)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("scheduler").setLevel(logging.WARNING)
     warnings.simplefilter("ignore")
 
     header = (
         f"{'problem':<26}{'method':<9}{'runs':>5}{'mean gap':>11}{'median gap':>12}"
-        f"{'wall s/BO':>11}{'cpu s/BO':>10}  target"
+        f"{'wall s/BO':>11}{'cpu s/BO':>10}{'stuck':>7}{'se':>9}  target"
     )
-    print(f"parallelism {PARALLELISM} (asynchronous), seeds 0..{seeds - 1}, kernel {args.kernel}")
+    settings = "".join(f", {key}={value!r}" for key, value in model_kwargs.items())
+    print(
+        f"parallelism {PARALLELISM} (asynchronous; 16 for hartmann6-16), "
+        f"seeds 0..{seeds - 1}, kernel {args.kernel}{settings}"
+    )
     print(header)
     print("-" * len(header))
+    methods = (("BoTorch", True),) if args.no_sobol else (("BoTorch", True), ("Sobol", False))
     for key in args.problems.split(","):
         problem = PROBLEMS[key]()
-        for method, use_bo in (("BoTorch", True), ("Sobol", False)):
+        for method, use_bo in methods:
             gaps, wall, cpu = [], [], []
             for seed in range(seeds):
-                gap, strategy = run_once(problem, seed, use_bo, args.kernel)
+                gap, strategy = run_once(problem, seed, use_bo, args.kernel, model_kwargs)
                 gaps.append(gap)
                 wall.extend(strategy.wall_per_trial)
                 cpu.extend(strategy.cpu_per_trial)
@@ -298,13 +428,17 @@ def main(argv: list[str] | None = None) -> None:
                 if wall
                 else f"{'-':>11}{'-':>10}"
             )
+            stuck = sum(g > STUCK_GAP for g in gaps)
+            se = statistics.stdev(gaps) / math.sqrt(len(gaps)) if len(gaps) > 1 else math.nan
             target = TARGETS.get(key, "") if use_bo else ""
             label = f"{problem.name}@{problem.num_trials}"
             print(
                 f"{label:<26}{method:<9}{len(gaps):>5}{statistics.mean(gaps):>11.4f}"
-                f"{statistics.median(gaps):>12.4f}{timing}  {target}",
+                f"{statistics.median(gaps):>12.4f}{timing}{stuck:>7}{se:>9.4f}  {target}",
                 flush=True,
             )
+            if args.verbose:
+                print("    gaps: " + " ".join(f"{g:.4f}" for g in gaps), flush=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ One call to `gen(n, context)`:
 2. build the acquisition function (`acquisition`) with the pending arms as
    `X_pending`;
 3. propose `n` arms by sequential greedy optimization (`candidates`): each new
-   arm joins `X_pending` before the next is optimized, so a batch spreads out.
+   arm joins `X_pending` before the next is optimized, so a batch spreads out;
+   with `explore=`, every `explore_every`-th arm maximizes an exploring rule
+   instead (`exploration`: Thompson sampling or qUCB), to leave a local basin.
 
 Randomness (raw samples, MC base samples, fit restarts) is seeded from
 `seed + number of observed trials`, on a forked torch RNG, so the same seed and
@@ -45,6 +47,11 @@ from scheduler.generation.botorch.candidates import (
     propose_discrete,
 )
 from scheduler.generation.botorch.encoding import UnitCubeEncoder
+from scheduler.generation.botorch.exploration import (
+    EXPLORE_RULES,
+    build_exploring_acquisition,
+    is_exploring_turn,
+)
 from scheduler.generation.botorch.gp import (
     DEFAULT_KERNEL,
     KERNELS,
@@ -59,8 +66,9 @@ from scheduler.generation.sobol import SobolGenerator
 
 logger = logging.getLogger(__name__)
 
-#: Builds the acquisition function for given pending points (`m x d`, or None).
-_AcqfFactory = Callable[[torch.Tensor | None], AcquisitionFunction]
+#: Builds the acquisition function for given pending points (`m x d`, or None)
+#: and whether this arm is an exploring one.
+_AcqfFactory = Callable[[torch.Tensor | None, bool], AcquisitionFunction]
 
 
 class FallBack(Exception):
@@ -81,7 +89,13 @@ class BoTorchGenerator(Generator):
     - `num_threads`: torch threads while generating (small GPs run fastest on
       one; the previous count is restored), None to leave torch alone;
     - `warm_start`: start each fit from the previous fit's hyperparameters
-      (kept in memory only: a resumed generator starts cold).
+      (kept in memory only: a resumed generator starts cold);
+    - `explore`: None (default: every arm by qLogNEI / qLogNEHVI), `"thompson"`
+      or `"ucb"`: every `explore_every`-th arm (by its ordinal among the
+      trials) maximizes that rule instead, qUCB with `beta = explore_beta`
+      (see `exploration`);
+    - `input_warping`: fit a Kumaraswamy warp of the inputs with each GP
+      (see `modeling`; off by default).
     """
 
     def __init__(
@@ -98,8 +112,21 @@ class BoTorchGenerator(Generator):
         sample_around_best: bool = False,
         maxls: int = 20,
         kernel: str = DEFAULT_KERNEL,
+        explore: str | None = None,
+        explore_every: int = 3,
+        explore_beta: float = 4.0,
+        input_warping: bool = False,
     ) -> None:
         super().__init__(search_space, seed)
+        if explore is not None and explore not in EXPLORE_RULES:
+            raise InvalidSchedulerOptionsError(
+                f"BoTorch step explore={explore!r} is not known; set model_kwargs "
+                f"explore to None or one of {', '.join(repr(r) for r in EXPLORE_RULES)}."
+            )
+        self.explore = explore
+        self.explore_every = explore_every
+        self.explore_beta = explore_beta
+        self.input_warping = input_warping
         if kernel not in KERNELS:
             raise InvalidSchedulerOptionsError(
                 f"BoTorch step kernel={kernel!r} is not known; set model_kwargs "
@@ -162,7 +189,10 @@ class BoTorchGenerator(Generator):
                     f"least {self.min_observations}"
                 )
         model, fitted = fit_models(
-            [observations[name] for name in spec.metric_names], self._warm_start, self.kernel
+            [observations[name] for name in spec.metric_names],
+            self._warm_start,
+            self.kernel,
+            self.input_warping,
         )
         if self.warm_start:
             self._warm_start = fitted
@@ -181,7 +211,13 @@ class BoTorchGenerator(Generator):
         if spec.num_objectives > 1:
             ref_point = _reference_point(spec, [means[t] for t in (feasible or list(means))])
 
-        def make_acqf(X_pending: torch.Tensor | None) -> AcquisitionFunction:
+        def make_acqf(X_pending: torch.Tensor | None, exploring: bool) -> AcquisitionFunction:
+            if exploring and self.explore is not None:
+                acqf = build_exploring_acquisition(
+                    self.explore, model, spec, X_pending, self.explore_beta, self.mc_samples, seed
+                )
+                if acqf is not None:
+                    return acqf
             return build_acquisition(
                 model, spec, X_baseline, X_pending, bool(feasible), ref_point, self.mc_samples, seed
             )
@@ -198,8 +234,10 @@ class BoTorchGenerator(Generator):
         pending = list(context.pending)
         proposals: list[TParameterization] = []
         for _ in range(n):
+            ordinal = len(context.observed_trials) + len(pending)
+            exploring = is_exploring_turn(ordinal, self.explore_every)
             try:
-                acqf = make_acqf(as_pending(self.encoder, pending))
+                acqf = make_acqf(as_pending(self.encoder, pending), exploring)
                 if self._lattice is not None:
                     arm = propose_discrete(acqf, self.encoder, self.settings, self._lattice, taken)
                 else:
