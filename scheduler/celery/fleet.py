@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,3 +189,19 @@ def fleet_workers(app: Any, timeout: float = INSPECT_TIMEOUT_SECONDS) -> list[Wo
             )
         )
     return workers
+
+
+def queue_lengths(app: Any, queues: Sequence[str]) -> dict[str, int]:
+    """Messages waiting in each of `queues` on a Redis broker (one pipelined round trip);
+    empty for a broker that is not Redis."""
+    if not queues:
+        return {}
+    with app.connection_for_read() as connection:
+        client = getattr(connection.default_channel, "client", None)
+        if client is None:
+            return {}
+        with client.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.llen(queue)
+            lengths = pipe.execute()
+    return {queue: int(n) for queue, n in zip(queues, lengths, strict=True)}

@@ -24,6 +24,7 @@ from starlette.templating import Jinja2Templates
 from scheduler.core.masking import mask_url
 from scheduler.ops.dashboard import data
 from scheduler.ops.dashboard.auth import AuthMiddleware, AuthSettings
+from scheduler.ops.dashboard.fleet import AppFactory, FleetView, app_from_environment
 from scheduler.storage.errors import ExperimentNotFoundError
 
 HERE = Path(__file__).parent
@@ -60,9 +61,16 @@ def _plotly_js() -> bytes:
     return get_plotlyjs().encode()
 
 
-def create_app(url: str, auth: AuthSettings | None = None, ttl: float = 1.0) -> Starlette:
-    """The dashboard over database `url`; `auth` (default: none) guards every route."""
+def create_app(
+    url: str,
+    auth: AuthSettings | None = None,
+    ttl: float = 1.0,
+    fleet_app: AppFactory = app_from_environment,
+) -> Starlette:
+    """The dashboard over database `url`; `auth` (default: none) guards every route;
+    `fleet_app` gives the Celery app of the fleet page (default: the environment's)."""
     experiments = data.ExperimentCache(url, ttl)
+    fleet = FleetView(fleet_app)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     database = mask_url(url)
 
@@ -109,6 +117,12 @@ def create_app(url: str, auth: AuthSettings | None = None, ttl: float = 1.0) -> 
             return JSON(figures[only])
         return JSON(figures)
 
+    async def fleet_page(request: Request) -> Response:
+        return templates.TemplateResponse(request, "fleet.html", {"database": database})
+
+    def api_fleet(request: Request) -> Response:
+        return JSON(fleet.snapshot())
+
     async def plotly_js(request: Request) -> Response:
         return Response(
             _plotly_js(),
@@ -119,6 +133,8 @@ def create_app(url: str, auth: AuthSettings | None = None, ttl: float = 1.0) -> 
     routes = [
         Route("/", index),
         Route("/experiments/{name}", experiment_page),
+        Route("/fleet", fleet_page),
+        Route("/api/fleet", api_fleet),
         Route("/api/experiments", api_list),
         Route("/api/experiments/{name}", api_experiment),
         Route("/api/experiments/{name}/trials", api_trials),

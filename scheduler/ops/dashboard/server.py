@@ -18,16 +18,18 @@ import uvicorn
 from scheduler.core.masking import mask_url
 from scheduler.ops.dashboard.app import create_app
 from scheduler.ops.dashboard.auth import AuthSettings, check_bind
+from scheduler.ops.dashboard.fleet import AppFactory
 
 logger = logging.getLogger(__name__)
 
 
-def _server(url: str, host: str, port: int, auth: AuthSettings | None) -> uvicorn.Server:
+def _server(
+    url: str, host: str, port: int, auth: AuthSettings | None, fleet_app: AppFactory | None = None
+) -> uvicorn.Server:
     auth = auth if auth is not None else AuthSettings.from_environ()
     check_bind(host, auth)
-    config = uvicorn.Config(
-        create_app(url, auth), host=host, port=port, log_level="warning", access_log=False
-    )
+    app = create_app(url, auth) if fleet_app is None else create_app(url, auth, fleet_app=fleet_app)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     return uvicorn.Server(config)
 
 
@@ -45,9 +47,14 @@ class DashboardThread:
     """The dashboard served on a daemon thread; `port` is known once `start` returns."""
 
     def __init__(
-        self, url: str, host: str = "127.0.0.1", port: int = 0, auth: AuthSettings | None = None
+        self,
+        url: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        auth: AuthSettings | None = None,
+        fleet_app: AppFactory | None = None,
     ) -> None:
-        self.server = _server(url, host, port, auth)
+        self.server = _server(url, host, port, auth, fleet_app)
         self.host = host
         self.port = port
         self._thread = threading.Thread(target=self.server.run, name="dashboard", daemon=True)
