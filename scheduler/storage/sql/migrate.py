@@ -12,6 +12,7 @@ per process and URL.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -63,9 +64,14 @@ def _has_our_tables(conn: Connection) -> bool:
     )
 
 
+#: Alembic's `context` is one module-wide object, so two threads of a process (a daemon
+#: and the dashboard beside it) must never migrate at once: they take turns here.
+_ALEMBIC = threading.RLock()
+
+
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
     """Migrate the database to `revision`; returns (revision before, revision after)."""
-    with connect(engine) as conn:
+    with _ALEMBIC, connect(engine) as conn:
         before = current_revision(conn)
         command.upgrade(alembic_config(conn), revision)
         after = current_revision(conn)
@@ -74,7 +80,7 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
 
 def downgrade(engine: Engine, revision: str) -> tuple[str | None, str | None]:
     """Migrate the database back to `revision`; returns (revision before, revision after)."""
-    with connect(engine) as conn:
+    with _ALEMBIC, connect(engine) as conn:
         before = current_revision(conn)
         command.downgrade(alembic_config(conn), revision)
         after = current_revision(conn)
@@ -149,7 +155,8 @@ def checked_engine(url: str, echo: bool = False) -> Engine:
     `ensure_schema` does, and is checked again on the next call.
     """
     engine = get_engine(url, echo)
-    if url not in SCHEMA_CHECKED:
-        ensure_schema(engine)
-        SCHEMA_CHECKED.add(url)
+    with _ALEMBIC:  # one check per process, even when two threads open the database at once
+        if url not in SCHEMA_CHECKED:
+            ensure_schema(engine)
+            SCHEMA_CHECKED.add(url)
     return engine
