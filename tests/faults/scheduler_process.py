@@ -34,7 +34,9 @@ def main(argv: list[str]) -> int:
     scheduler = Scheduler.from_stored_experiment(name, options, settings)
     after_load = {t.index: t.status.name for t in scheduler.experiment.trials.values()}
     Path(argv[6]).write_text(json.dumps(after_load))
-    remaining = int(budget) - scheduler.experiment.num_trials
+    # Candidates a kill left unsent are deployed first and count as this run's (issue 13).
+    candidates = len(scheduler.candidate_trials)
+    remaining = int(budget) - scheduler.experiment.num_trials + candidates
     scheduler.run_n_trials(max_trials=remaining, timeout_hours=0.03)  # stuck: end, report
     return 0
 
