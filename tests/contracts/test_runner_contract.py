@@ -277,9 +277,11 @@ class TestRunnerContract:
             trial = deploy(runner, experiment, POINT)
             assert trial.status is TrialStatus.STAGED
             assert poll_once(runner, [trial]) == {trial.index: TrialStatus.STAGED}
+        # Once the gate opens the probe may finish before the next poll, so the
+        # history after it starts anywhere; what it must never do is go back.
         history = poll_until(runner, [trial])[trial.index]
         poll_until(blocker_runner, blockers)
-        assert history[0] is TrialStatus.STAGED
         assert history[-1] is TrialStatus.COMPLETED
-        assert TrialStatus.STAGED not in history[1:]  # never back in the queue
+        out_of_queue = next(i for i, s in enumerate(history) if s is not TrialStatus.STAGED)
+        assert TrialStatus.STAGED not in history[out_of_queue:]  # never back in the queue
         assert all(t.status is TrialStatus.COMPLETED for t in blockers)
