@@ -16,6 +16,7 @@ from scheduler.candidates import mark_stale_candidates, propose
 from scheduler.core.errors import InvalidSchedulerOptionsError
 from scheduler.core.trial import Trial, TrialStatus
 from scheduler.deploying import DeployMixin
+from scheduler.fleet_share import FleetShare
 from scheduler.generation.strategy import GenerationStrategy
 from scheduler.listeners import notify
 
@@ -24,6 +25,7 @@ class LaunchMixin(DeployMixin):
     """`_launch`, `generate_candidates` and their budget arithmetic."""
 
     generation_strategy: GenerationStrategy
+    fleet_share: FleetShare | None
     _complete_message: str | None
 
     @property
@@ -31,13 +33,25 @@ class LaunchMixin(DeployMixin):
         return self.experiment.trials_by_status(TrialStatus.CANDIDATE)
 
     def _slots(self, remaining: int) -> int:
-        """Trials that may go out now: budget, `max_pending_trials`, fleet capacity."""
-        n = min(remaining, self.options.max_pending_trials - len(self.experiment.running_trials))
+        """Trials that may go out now: budget, `max_pending_trials`, this experiment's
+        share of a daemon-wide cap (`fleet_share`), fleet capacity."""
+        out = len(self.experiment.running_trials)
+        n = min(remaining, self.options.max_pending_trials - out)
+        if self.fleet_share is not None:
+            demand = min(self.options.max_pending_trials, out + remaining)
+            n = min(n, self.fleet_share.allowance(self.experiment.name, out, demand))
         if n > 0 and self.options.run_trials_in_batches:
             fleet = self.runner.poll_available_capacity()
             if fleet >= 0:
                 n = min(n, fleet)
         return max(0, n)
+
+    def _launching_done(self) -> None:
+        """This run launches no more: its share of a daemon-wide cap shrinks to the
+        trials it still has out, so the other experiments get the rest at once."""
+        if self.fleet_share is not None:
+            out = len(self.experiment.running_trials)
+            self.fleet_share.allowance(self.experiment.name, out, out)
 
     def _new_trial_room(self, slots: int) -> int:
         """New trials allowed in `slots`: `total_trials` and the strategy's own limits."""

@@ -32,6 +32,7 @@ from scheduler.fetching import (
     fetch_trial_data,
     validated_poll,
 )
+from scheduler.fleet_share import FleetShare
 from scheduler.generation.strategy import GenerationStrategy
 from scheduler.launching import LaunchMixin
 from scheduler.listeners import SchedulerListener, notify
@@ -60,8 +61,11 @@ class Scheduler(LaunchMixin, DeployMixin, ResultsMixin):
         db_settings: Any = None,
         store: ExperimentStore | None = None,
         listeners: Sequence[SchedulerListener] = (),
+        fleet_share: FleetShare | None = None,
     ) -> None:
-        """`listeners` are told what the loop does (see `scheduler.listeners`)."""
+        """`listeners` are told what the loop does (see `scheduler.listeners`);
+        `fleet_share` is a cap on trials out shared with other experiments'
+        schedulers (see `scheduler.fleet_share`)."""
         if not isinstance(experiment.runner, Runner):
             raise InvalidSchedulerOptionsError(
                 f"Experiment {experiment.name!r} has no runner; pass "
@@ -93,6 +97,7 @@ class Scheduler(LaunchMixin, DeployMixin, ResultsMixin):
         self._best = BestPointFinder()
         self._guard = FailureRateGuard(self.options)
         self.listeners: list[SchedulerListener] = list(listeners)
+        self.fleet_share = fleet_share
         self._store.save_experiment(experiment, generation_strategy)
         self._rows = StoredRows()  # what the store holds: every row saved once
         self._rows.seed(experiment.lookup_data())
@@ -211,6 +216,8 @@ class Scheduler(LaunchMixin, DeployMixin, ResultsMixin):
                     if launched:
                         self._last_deploy = time.monotonic()
                     stop_launching = added >= max_trials or self._optimization_complete()
+                if stop_launching:
+                    self._launching_done()
                 if launched or (changed and not finished):
                     reported = False
                 if stop_launching and (

@@ -20,9 +20,10 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 import click
 
@@ -85,8 +86,46 @@ class _StopState:
         self.request(f"received {name}")
 
 
+class StopGroup:
+    """The daemons of several experiments in one process, stopped together by a signal.
+
+    Signal handlers belong to the main thread, while each experiment's daemon
+    runs on a thread of its own: the main thread routes SIGTERM and SIGINT
+    here (`signal_handlers(group)`), and the group passes them to every
+    experiment's stop state, including one that joins after the signal came.
+    """
+
+    def __init__(self) -> None:
+        self._states: list[_StopState] = []
+        self._seen: list[int] = []
+        self._lock = threading.Lock()
+
+    def add(self, state: _StopState) -> None:
+        with self._lock:
+            self._states.append(state)
+            seen = list(self._seen)
+        for signum in seen:
+            state.on_signal(signum, None)
+
+    def remove(self, state: _StopState) -> None:
+        with self._lock:
+            if state in self._states:
+                self._states.remove(state)
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        with self._lock:
+            self._seen.append(signum)
+            states = list(self._states)
+        for state in states:
+            state.on_signal(signum, frame)
+
+
+class _SignalTarget(Protocol):
+    def on_signal(self, signum: int, frame: FrameType | None) -> None: ...
+
+
 @contextmanager
-def _signal_handlers(state: _StopState) -> Iterator[None]:
+def signal_handlers(state: _SignalTarget) -> Iterator[None]:
     """Route SIGTERM and SIGINT to `state` while the daemon runs (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -207,11 +246,14 @@ def run_daemon(
     embedded: bool = False,
     drain_seconds: float = DEFAULT_DRAIN_SECONDS,
     show_progress: bool = False,
+    stop_group: StopGroup | None = None,
 ) -> DaemonResult:
     """Run `scheduler`'s experiment until it has `total_trials` trials, or until stopped.
 
     `metrics` (a listener) is given the budget and the final counts; pass it in
     the scheduler's `listeners` too for the poll and generation latencies.
+    With a `stop_group` (one of several experiments in a shared daemon) the
+    signals come from the group, whose handlers the main thread installed.
     Raises what the loop raises (e.g. `FailureRateExceededError`) after
     restoring the signal handlers.
     """
@@ -225,7 +267,7 @@ def run_daemon(
         scheduler.listeners.append(progress)
     drained = False
     try:
-        with _signal_handlers(state), _stop_watcher(state, control, name, stop_check_seconds):
+        with _stops(state, stop_group), _stop_watcher(state, control, name, stop_check_seconds):
             # Candidates already stored are deployed first and count as this run's
             # trials (Ax's rule), so they are part of what is left to run.
             candidates = len(scheduler.candidate_trials)
@@ -271,6 +313,20 @@ def run_daemon(
     )
 
 
+@contextmanager
+def _stops(state: _StopState, group: StopGroup | None) -> Iterator[None]:
+    """Signals to `state`: through `group` when shared, else handlers of its own."""
+    if group is None:
+        with signal_handlers(state):
+            yield
+        return
+    group.add(state)
+    try:
+        yield
+    finally:
+        group.remove(state)
+
+
 def _drain(scheduler: Scheduler, state: _StopState, seconds: float) -> bool:
     """Embedded mode: wait for the in-process trials (they die with the process)."""
     pending = len(scheduler.pending_trials)
@@ -291,10 +347,17 @@ def _drain(scheduler: Scheduler, state: _StopState, seconds: float) -> bool:
     return finished
 
 
+#: The `[name] ` tag of the experiment a shared daemon's thread runs ("" alone);
+#: each experiment's thread sets it, and every log line it writes carries it.
+EXPERIMENT_TAG: ContextVar[str] = ContextVar("bo_experiment_tag", default="")
+
+
 class MaskingFormatter(logging.Formatter):
-    """A formatter that masks passwords in URLs anywhere in a log line."""
+    """A formatter that masks passwords in URLs anywhere in a log line, and puts the
+    experiment's tag (`EXPERIMENT_TAG`) before the message."""
 
     def format(self, record: logging.LogRecord) -> str:
+        record.experiment_tag = EXPERIMENT_TAG.get()
         return mask_secrets(super().format(record))
 
 
@@ -314,7 +377,10 @@ def setup_logging(level: int | str = logging.INFO) -> None:
     """Log to stderr with timestamps, passwords in URLs masked."""
     handler = _StderrHandler()
     handler.setFormatter(
-        MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+        MaskingFormatter(
+            "%(asctime)s %(levelname)s %(name)s: %(experiment_tag)s%(message)s",
+            "%Y-%m-%d %H:%M:%S",
+        )
     )
     root = logging.getLogger()
     for old in list(root.handlers):

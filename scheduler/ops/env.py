@@ -27,6 +27,8 @@ from workers.settings import (
 ENV_METRICS_PORT: Final = "BO_METRICS_PORT"
 #: The CONFIG argument of `run`.
 ENV_CONFIG: Final = "BO_CONFIG"
+#: A shared daemon's cap on trials out between its experiments (`--max-trials-out`).
+ENV_MAX_TRIALS_OUT: Final = "BO_MAX_TRIALS_OUT"
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -36,6 +38,7 @@ __all__ = [
     "ENV_CELERY_RESULT_BACKEND",
     "ENV_CONFIG",
     "ENV_DATABASE_URL",
+    "ENV_MAX_TRIALS_OUT",
     "ENV_METRICS_PORT",
     "ENV_OBJECTIVE_MODULES",
     "ENV_RESULT_BACKEND",

@@ -32,11 +32,14 @@ _POLL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 _GEN_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
-class SchedulerMetrics(SchedulerListener):
-    """The daemon's metrics, in a registry of their own; a listener of the loop."""
+class MetricFamilies:
+    """The metric families on one registry, served on one port.
 
-    def __init__(self, experiment_name: str, registry: CollectorRegistry | None = None) -> None:
-        self.experiment_name = experiment_name
+    A daemon running several experiments has one of these; each experiment's
+    `SchedulerMetrics` writes the series labelled with its name.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         labels = ["experiment"]
         self.trials = Gauge(
@@ -77,10 +80,51 @@ class SchedulerMetrics(SchedulerListener):
             labels,
             registry=self.registry,
         )
+        self._server: Any = None
+
+    def for_experiment(self, experiment_name: str) -> SchedulerMetrics:
+        """The listener that writes `experiment_name`'s series."""
+        return SchedulerMetrics(experiment_name, families=self)
+
+    def serve(self, port: int, address: str = "0.0.0.0") -> int:
+        """Serve `/metrics` on `address:port` from a background thread; returns the port."""
+        result = start_http_server(port, addr=address, registry=self.registry)
+        self._server = result[0] if isinstance(result, tuple) else None
+        if self._server is not None:
+            return int(self._server.server_port)
+        return port
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class SchedulerMetrics(SchedulerListener):
+    """One experiment's metrics; a listener of its loop.
+
+    Alone (`SchedulerMetrics(name)`) it has families of its own and serves
+    them; given the daemon's `families`, it shares their registry and port.
+    """
+
+    def __init__(
+        self,
+        experiment_name: str,
+        registry: CollectorRegistry | None = None,
+        families: MetricFamilies | None = None,
+    ) -> None:
+        self.experiment_name = experiment_name
+        self._owns_families = families is None
+        self.families = families if families is not None else MetricFamilies(registry)
+        self.registry = self.families.registry
+        f = self.families
+        self.trials, self.budget, self.best = f.trials, f.budget, f.best
+        self.poll_latency, self.generation_latency = f.poll_latency, f.generation_latency
+        self.stop_requested = f.stop_requested
         self.stop_requested.labels(experiment_name).set(0)
         for status in TrialStatus:
             self.trials.labels(experiment_name, status.name).set(0)
-        self._server: Any = None
 
     def set_budget(self, total_trials: int) -> None:
         self.budget.labels(self.experiment_name).set(total_trials)
@@ -117,14 +161,10 @@ class SchedulerMetrics(SchedulerListener):
 
     def serve(self, port: int, address: str = "0.0.0.0") -> int:
         """Serve `/metrics` on `address:port` from a background thread; returns the port."""
-        result = start_http_server(port, addr=address, registry=self.registry)
-        self._server = result[0] if isinstance(result, tuple) else None
-        if self._server is not None:
-            return int(self._server.server_port)
-        return port
+        return self.families.serve(port, address)
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        """Stop serving, if these metrics serve their own families (a shared daemon's
+        families are closed by the daemon)."""
+        if self._owns_families:
+            self.families.close()

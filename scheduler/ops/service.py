@@ -41,8 +41,9 @@ from scheduler.storage.sql.engine import missing_sqlite_file
 
 if TYPE_CHECKING:
     from scheduler.core.experiment import Experiment
-    from scheduler.ops.daemon import DaemonResult
-    from scheduler.ops.metrics_exporter import SchedulerMetrics
+    from scheduler.fleet_share import FleetShare
+    from scheduler.ops.daemon import DaemonResult, StopGroup
+    from scheduler.ops.metrics_exporter import MetricFamilies, SchedulerMetrics
     from scheduler.storage import DBSettings
     from scheduler.storage.sql.control import ControlStore, LeaseInfo
 
@@ -76,6 +77,16 @@ class RunSettings:
     config_source: str = "(config)"
     stop_check_seconds: float = 2.0
     drain_seconds: float = DEFAULT_DRAIN_SECONDS
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """What the experiments of one shared daemon share (`scheduler.ops.shared_daemon`):
+    the metric families on one port, the signals, and the cap on trials out."""
+
+    families: MetricFamilies
+    stop_group: StopGroup
+    fleet_share: FleetShare | None = None
 
 
 @dataclass(frozen=True)
@@ -216,17 +227,36 @@ def _serve_metrics(name: str, settings: RunSettings) -> SchedulerMetrics:
 # -------------------------------------------------------------------- runs
 
 
-def run_experiment(
-    config: ExperimentConfig, services: Services, settings: RunSettings, app: Any = None
-) -> RunOutcome:
-    """Create or resume `config.name` and run it to its budget (or until stopped)."""
-    app = connect_app(services, app)
-    if not services.embedded:  # before any trial: refuse an objective no worker has
-        from scheduler.celery.fleet import check_fleet_objective
+def check_fleet_has_objective(config: ExperimentConfig, services: Services, app: Any) -> None:
+    """Before any trial: refuse an objective no worker of the fleet has (with
+    "did you mean"), so a typo spends no budget."""
+    if services.embedded:
+        return
+    from scheduler.celery.fleet import check_fleet_objective
 
-        queue = config.runner.model_dump().get("queue")
-        check_fleet_objective(app, config.objective_function.name, queue)
-    metrics = _serve_metrics(config.name, settings)
+    queue = config.runner.model_dump().get("queue")
+    check_fleet_objective(app, config.objective_function.name, queue)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    services: Services,
+    settings: RunSettings,
+    app: Any = None,
+    sharing: Sharing | None = None,
+) -> RunOutcome:
+    """Create or resume `config.name` and run it to its budget (or until stopped).
+
+    Alone, it checks the services and serves its metrics itself; as one of a
+    shared daemon's experiments (`sharing`), the daemon did both, and `app`
+    is the daemon's checked app.
+    """
+    if sharing is None:
+        app = connect_app(services, app)
+        check_fleet_has_objective(config, services, app)
+        metrics = _serve_metrics(config.name, settings)
+    else:
+        metrics = sharing.families.for_experiment(config.name)
     try:
         control = open_control(services.database_url)
         stored = config.name in experiment_names(services.database_url)
@@ -239,7 +269,7 @@ def run_experiment(
         if not stored:
             check_objective_function(config, required=services.embedded)
         try:
-            return _open_and_run(config, services, settings, app, metrics, control, stored)
+            return _open_and_run(config, services, settings, app, metrics, control, stored, sharing)
         except FailureRateExceededError as exc:
             raise FailureRateExceededError(
                 f"{exc} Once fixed, start over with `bo-scheduler run "
@@ -258,6 +288,7 @@ def _open_and_run(
     metrics: SchedulerMetrics,
     control: ControlStore,
     stored: bool,
+    sharing: Sharing | None = None,
 ) -> RunOutcome:
     """Open the stored scheduler (same definition) or create one, save the config, run it."""
     from scheduler.celery import bind_app
@@ -268,6 +299,7 @@ def _open_and_run(
     name = config.name
     settings_db = db_settings(services.database_url)
     options = build_options(config)
+    share = None if sharing is None else sharing.fleet_share
     if stored:
         fresh = build_experiment(config, app)
         scheduler = Scheduler.from_stored_experiment(
@@ -276,6 +308,7 @@ def _open_and_run(
             db_settings=settings_db,
             bind_runner=bind_app(app),
             listeners=[metrics, TrialLog()],
+            fleet_share=share,
         )
         if not settings.resume_only:
             _require_same_definition(scheduler.experiment, fresh, settings_db)
@@ -284,7 +317,12 @@ def _open_and_run(
         experiment = build_experiment(config, app)
         strategy = build_generation_strategy(config, experiment.search_space)
         scheduler = Scheduler(
-            experiment, strategy, options, db_settings=settings_db, listeners=[metrics, TrialLog()]
+            experiment,
+            strategy,
+            options,
+            db_settings=settings_db,
+            listeners=[metrics, TrialLog()],
+            fleet_share=share,
         )
         logger.info("created experiment %r", name)
     control.save_config(name, _config_to_store(config, services), settings.config_source)
@@ -297,7 +335,8 @@ def _open_and_run(
         stop_check_seconds=settings.stop_check_seconds,
         embedded=services.embedded,
         drain_seconds=settings.drain_seconds,
-        show_progress=settings.progress,
+        show_progress=settings.progress and sharing is None,
+        stop_group=None if sharing is None else sharing.stop_group,
     )
     return RunOutcome(result, scheduler.experiment.status_counts())
 

@@ -20,7 +20,12 @@ from scheduler.celery.fleet import UnknownFleetObjectiveError
 from scheduler.core.errors import BoSchedulerError, FailureRateExceededError
 from scheduler.core.masking import mask_secrets
 from scheduler.ops.config import ConfigError, resolve_services
-from scheduler.ops.env import DEFAULT_DATABASE_URL, ENV_DATABASE_URL, ENV_METRICS_PORT
+from scheduler.ops.env import (
+    DEFAULT_DATABASE_URL,
+    ENV_DATABASE_URL,
+    ENV_MAX_TRIALS_OUT,
+    ENV_METRICS_PORT,
+)
 from scheduler.ops.service import RunSettings, ServiceUnavailableError, UnusableConfigError
 from scheduler.storage.errors import StorageError
 
@@ -136,6 +141,15 @@ _DAEMON_OPTIONS = [
         metavar="MODULE[,MODULE]",
         help="Module(s) registering your objectives (added to BO_OBJECTIVE_MODULES), for "
         "embedded runs; a module in the current directory is found.",
+    ),
+    click.option(
+        "--max-trials-out",
+        type=click.IntRange(min=1),
+        default=None,
+        envvar=ENV_MAX_TRIALS_OUT,
+        show_envvar=True,
+        help="With several experiments: at most this many trials out between them, split "
+        "by each config's scheduler.weight (default: each its own max_pending_trials).",
     ),
     click.option(
         "--dashboard-port",

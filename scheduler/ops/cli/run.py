@@ -1,28 +1,84 @@
-"""`bo-scheduler run` and `resume`: the daemon, to the experiment's budget."""
+"""`bo-scheduler run` and `resume`: the daemon, to the experiments' budgets.
+
+One config (or one name) runs as it always has; several (files, a directory
+of configs, or names) run in one shared daemon (`scheduler.ops.shared_daemon`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from scheduler.core.masking import mask_url
+from scheduler.core.masking import mask_secrets, mask_url
 from scheduler.ops.cli import common
 from scheduler.ops.cli.common import (
     DB_URL,
+    Failure,
     daemon_options,
     database_url,
+    exit_code_for,
     reported_errors,
     use_objective_modules,
 )
-from scheduler.ops.config import load_config, resolve_services
+from scheduler.ops.config import ExperimentConfig, Services, load_config, resolve_services
 from scheduler.ops.env import ENV_CONFIG
 from scheduler.ops.service import RunOutcome, RunSettings, resume_config, run_experiment
 
 #: Exit status of a run interrupted by SIGINT (Ctrl-C), as shells report it (128 + 2).
 EXIT_INTERRUPTED = 130
+
+#: The config files a directory given to `run` holds.
+CONFIG_SUFFIXES = (".yaml", ".yml", ".toml")
+
+
+@dataclass(frozen=True)
+class DaemonFlags:
+    """The daemon options `run` and `resume` share (`common.daemon_options`)."""
+
+    metrics_port: int | None
+    metrics_address: str
+    progress: bool | None
+    log_level: str | None
+    stop_check_seconds: float
+    drain_seconds: float
+    objectives: tuple[str, ...]
+    max_trials_out: int | None
+    dashboard_port: int | None
+    dashboard_host: str
+
+    def settings(self, source: str, resume_only: bool, restart: bool = False) -> RunSettings:
+        return RunSettings(
+            resume_only=resume_only,
+            restart=restart,
+            metrics_port=self.metrics_port,
+            metrics_address=self.metrics_address,
+            progress=common.want_progress(self.progress),
+            config_source=source,
+            stop_check_seconds=self.stop_check_seconds,
+            drain_seconds=self.drain_seconds,
+        )
+
+    def start(self) -> None:
+        """Objective modules and logging, before anything else runs."""
+        from scheduler.ops.daemon import setup_logging
+
+        use_objective_modules(self.objectives)
+        setup_logging(common.log_level(self.log_level, common.want_progress(self.progress)))
+
+    @property
+    def shared(self) -> bool:
+        return self.max_trials_out is not None
+
+
+@dataclass(frozen=True)
+class _Planned:
+    config: ExperimentConfig
+    settings: RunSettings
+    config_file: Path | None  # `run`'s file, for the "start over" hint
 
 
 @contextmanager
@@ -40,8 +96,7 @@ def _dashboard(url: str, host: str, port: int | None) -> Iterator[None]:
 def print_summary(
     outcome: RunOutcome, name: str, db_url_flag: bool, url: str, config_file: Path | None = None
 ) -> None:
-    """How the run ended, the best trial, and how to continue a stopped run; a run
-    interrupted by SIGINT then exits 130 (budget reached, `stop` or SIGTERM: 0).
+    """How the run ended, the best trial, and how to continue a stopped run.
 
     With failed trials, `run` (`config_file`) says how to start over: running a
     fixed config again resumes the stored experiment, failures and budget included."""
@@ -66,38 +121,82 @@ def print_summary(
             f"{failed} trial(s) failed; once the cause is fixed, start over with: "
             f"bo-scheduler run {config_file} --restart"
         )
-    if result.interrupted:
+
+
+def expand_config_paths(paths: Sequence[Path]) -> list[Path]:
+    """`paths` with each directory replaced by the config files in it, sorted."""
+    files: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found = sorted(p for p in path.iterdir() if p.suffix.lower() in CONFIG_SUFFIXES)
+        if not found:
+            raise Failure(
+                f"{path} is a directory without config files ({', '.join(CONFIG_SUFFIXES)}); "
+                "pass config files, or a directory that holds them",
+                common.EXIT_CONFIG,
+            )
+        files.extend(found)
+    return files
+
+
+def _run_planned(planned: Sequence[_Planned], db_url: str | None, flags: DaemonFlags) -> None:
+    """Run `planned` (one alone, several in a shared daemon) and print each summary;
+    exit with the first failure's code, or 130 after a SIGINT."""
+    with reported_errors():
+        services = [resolve_services(p.config, database_url=db_url) for p in planned]
+        url = services[0].database_url
+        with _dashboard(url, flags.dashboard_host, flags.dashboard_port):
+            if len(planned) == 1 and not flags.shared:
+                p = planned[0]
+                outcomes: list[RunOutcome | BaseException] = [
+                    run_experiment(p.config, services[0], p.settings)
+                ]
+            else:
+                outcomes = _run_shared(planned, services, flags)
+    flagged = services[0].sources.get("database") == "from --db-url"
+    failures = []
+    for p, outcome in zip(planned, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            failures.append((p.config.name, outcome))
+            continue
+        print_summary(outcome, p.config.name, flagged, url, p.config_file)
+    for name, exc in failures:
+        click.echo(f"experiment {name}: {mask_secrets(str(exc))}", err=True)
+    if failures:
+        raise SystemExit(exit_code_for(failures[0][1]))
+    if any(isinstance(o, RunOutcome) and o.result.interrupted for o in outcomes):
         raise SystemExit(EXIT_INTERRUPTED)
 
 
-def _settings(
-    show: bool,
-    source: str,
-    metrics_port: int | None,
-    metrics_address: str,
-    stop_check_seconds: float,
-    drain_seconds: float,
-    resume_only: bool,
-    restart: bool = False,
-) -> RunSettings:
-    return RunSettings(
-        resume_only=resume_only,
-        restart=restart,
-        metrics_port=metrics_port,
-        metrics_address=metrics_address,
-        progress=show,
-        config_source=source,
-        stop_check_seconds=stop_check_seconds,
-        drain_seconds=drain_seconds,
+def _run_shared(
+    planned: Sequence[_Planned], services: Sequence[Services], flags: DaemonFlags
+) -> list[RunOutcome | BaseException]:
+    from scheduler.ops.shared_daemon import (
+        DaemonSettings,
+        PlannedRun,
+        run_experiments,
     )
+
+    runs = [PlannedRun(p.config, s, p.settings) for p, s in zip(planned, services, strict=True)]
+    daemon = DaemonSettings(flags.metrics_port, flags.metrics_address, flags.max_trials_out)
+    results = run_experiments(runs, daemon)
+    return [r.outcome if r.outcome is not None else _failure(r.error) for r in results]
+
+
+def _failure(error: BaseException | None) -> BaseException:
+    return error if error is not None else RuntimeError("ended without an outcome")
 
 
 @click.command()
 @click.argument(
-    "config_file",
-    metavar="CONFIG",
+    "config_files",
+    metavar="CONFIG...",
+    nargs=-1,
+    required=True,
     envvar=ENV_CONFIG,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
 )
 @DB_URL
 @click.option(
@@ -108,20 +207,9 @@ def _settings(
 )
 @daemon_options
 def run(
-    config_file: Path,
-    db_url: str | None,
-    restart: bool,
-    metrics_port: int | None,
-    metrics_address: str,
-    progress: bool | None,
-    log_level: str | None,
-    stop_check_seconds: float,
-    drain_seconds: float,
-    objectives: tuple[str, ...],
-    dashboard_port: int | None,
-    dashboard_host: str,
+    config_files: tuple[Path, ...], db_url: str | None, restart: bool, **daemon: object
 ) -> None:
-    """Create (or resume) the experiment in CONFIG and run it to its budget.
+    """Create (or resume) the experiment in each CONFIG and run it to its budget.
 
     Runs until scheduler.total_trials trials are finished, as a long-running
     daemon: SIGTERM or SIGINT, or `bo-scheduler stop NAME` from anywhere,
@@ -130,96 +218,74 @@ def run(
     resumed; --restart deletes it and starts over. Logs go to stderr; the
     summary to stdout.
 
+    Several CONFIGs (or a directory of them) run in one daemon on one fleet,
+    each with its own budget, model and stopping; --max-trials-out caps the
+    trials out between them, split by each config's scheduler.weight.
+
     CONFIG may also come from $BO_CONFIG. The config's database: and
     broker: sections are overridden by BO_DATABASE_URL, BO_BROKER_URL and
     BO_RESULT_BACKEND (and --db-url).
 
     \b
-    Example:
+    Examples:
       BO_BROKER_URL=redis://:secret@redis:6379/0 \\
         bo-scheduler run examples/configs/branin.yaml --metrics-port 9100
+      bo-scheduler run tuning/ --max-trials-out 16
     """
-    from scheduler.ops.daemon import setup_logging
-
-    use_objective_modules(objectives)
+    flags = DaemonFlags(**daemon)  # type: ignore[arg-type]
+    flags.start()
     with reported_errors():
-        config = load_config(config_file)
-        show = common.want_progress(progress)
-        setup_logging(common.log_level(log_level, show))
-        services = resolve_services(config, database_url=db_url)
-        settings = _settings(
-            show,
-            str(config_file),
-            metrics_port,
-            metrics_address,
-            stop_check_seconds,
-            drain_seconds,
-            resume_only=False,
-            restart=restart,
-        )
-        with _dashboard(services.database_url, dashboard_host, dashboard_port):
-            outcome = run_experiment(config, services, settings)
-    flagged = services.sources.get("database") == "from --db-url"
-    print_summary(outcome, config.name, flagged, services.database_url, config_file)
+        files = expand_config_paths(list(config_files))
+        planned = [
+            _Planned(load_config(f), flags.settings(str(f), False, restart), f) for f in files
+        ]
+    _run_planned(planned, db_url, flags)
 
 
 @click.command()
-@click.argument("name")
+@click.argument("names", metavar="NAME...", nargs=-1, required=True)
 @DB_URL
 @click.option(
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="Use this config's budget and options instead of the stored ones.",
+    help="Use this config's budget and options instead of the stored ones (one NAME only).",
 )
 @click.option("--total-trials", type=click.IntRange(min=1), default=None, help="Change the budget.")
 @daemon_options
 def resume(
-    name: str,
+    names: tuple[str, ...],
     db_url: str | None,
     config_file: Path | None,
     total_trials: int | None,
-    metrics_port: int | None,
-    metrics_address: str,
-    progress: bool | None,
-    log_level: str | None,
-    stop_check_seconds: float,
-    drain_seconds: float,
-    objectives: tuple[str, ...],
-    dashboard_port: int | None,
-    dashboard_host: str,
+    **daemon: object,
 ) -> None:
-    """Continue a stored experiment NAME to its budget (after a stop or a crash).
+    """Continue stored experiment(s) NAME to their budget (after a stop or a crash).
 
-    Uses the config the experiment was last run with (stored in the
+    Uses the config each experiment was last run with (stored in the
     database by `run`), with environment overrides applied as for `run`.
     Trials that were out when the previous daemon stopped are polled first,
     so results that arrived meanwhile are collected and nothing is sent twice.
+    Several NAMEs resume in one shared daemon, as `run` with several configs.
 
     \b
-    Example:
+    Examples:
       bo-scheduler resume branin --db-url postgresql://bo:secret@db/bo
+      bo-scheduler resume branin hartmann6 --max-trials-out 8
     """
-    from scheduler.ops.daemon import setup_logging
-
-    use_objective_modules(objectives)
-    show = common.want_progress(progress)
-    setup_logging(common.log_level(log_level, show))
+    flags = DaemonFlags(**daemon)  # type: ignore[arg-type]
+    flags.start()
     url = database_url(db_url)
-    with reported_errors():
-        config, source = resume_config(name, url, config_file, total_trials)
-        services = resolve_services(config, database_url=url)
-        settings = _settings(
-            show,
-            source,
-            metrics_port,
-            metrics_address,
-            stop_check_seconds,
-            drain_seconds,
-            resume_only=True,
+    if config_file is not None and len(names) > 1:
+        raise Failure(
+            "--config gives the config of one experiment; resume one NAME with it, or "
+            "leave it out to use each experiment's stored config",
+            common.EXIT_CONFIG,
         )
-        with _dashboard(services.database_url, dashboard_host, dashboard_port):
-            outcome = run_experiment(config, services, settings)
-    flagged = services.sources.get("database") == "from --db-url"
-    print_summary(outcome, name, flagged, services.database_url)
+    with reported_errors():
+        planned = []
+        for name in dict.fromkeys(names):
+            config, source = resume_config(name, url, config_file, total_trials)
+            planned.append(_Planned(config, flags.settings(source, True), None))
+    _run_planned(planned, url, flags)

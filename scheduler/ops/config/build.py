@@ -15,6 +15,7 @@ import difflib
 import inspect
 from typing import TYPE_CHECKING, Any
 
+from scheduler.ops.config.derived import RUN_FIELDS
 from scheduler.ops.config.errors import ConfigError, ConfigProblem, as_config_problem
 from scheduler.ops.config.expressions import parse_outcome_constraint, parse_parameter_constraint
 from scheduler.ops.config.schema import (
@@ -189,7 +190,7 @@ def build_options(config: ExperimentConfig) -> SchedulerOptions:
     `early_stopping:` / `global_stopping:` sections' strategies."""
     from scheduler.options import SchedulerOptions
 
-    values = config.scheduler.model_dump(exclude={"timeout_hours"})
+    values = config.scheduler.model_dump(exclude=set(RUN_FIELDS - {"total_trials"}))
     for section in ("early_stopping", "global_stopping"):
         chosen = getattr(config, section)
         if chosen is not None:

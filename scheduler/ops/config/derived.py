@@ -97,17 +97,23 @@ def runner_problems(values: dict[str, Any]) -> list[ConfigProblem]:
     return problems
 
 
+#: The `scheduler:` settings of the run and its daemon, not `SchedulerOptions` fields.
+RUN_FIELDS = frozenset({"total_trials", "timeout_hours", "weight"})
+
+
 class _SchedulerSection(Section):
-    """`SchedulerOptions` plus the run's budget and timeout."""
+    """`SchedulerOptions` plus the run's budget, timeout and share of a shared daemon."""
 
     total_trials: int = Field(ge=1)
     timeout_hours: float | None = Field(default=None, gt=0)
+    #: This experiment's weight in a daemon running several experiments with a
+    #: cap on trials out (`run a.yaml b.yaml --max-trials-out N`): the cap is
+    #: split in proportion to the weights (see `scheduler.fleet_share`).
+    weight: float = Field(default=1.0, gt=0)
 
     @model_validator(mode="after")
     def _valid_options(self) -> Self:
-        problems = scheduler_option_problems(
-            self.model_dump(exclude={"total_trials", "timeout_hours"})
-        )
+        problems = scheduler_option_problems(self.model_dump(exclude=set(RUN_FIELDS)))
         if problems:
             raise Problems(problems, relative=True)
         return self
