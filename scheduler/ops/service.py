@@ -100,10 +100,12 @@ class RunOutcome:
 # ------------------------------------------------------------------ storage
 
 
-def db_settings(url: str) -> DBSettings:
+def db_settings(url: str, lease_timeout_seconds: float | None = None) -> DBSettings:
     from scheduler.storage import DBSettings
 
-    return DBSettings(url=url)
+    if lease_timeout_seconds is None:
+        return DBSettings(url=url)
+    return DBSettings(url=url, lease_timeout_seconds=lease_timeout_seconds)
 
 
 def open_control(url: str) -> ControlStore:
@@ -297,7 +299,7 @@ def _open_and_run(
     from scheduler.scheduler import Scheduler
 
     name = config.name
-    settings_db = db_settings(services.database_url)
+    settings_db = db_settings(services.database_url, config.database.lease_timeout_seconds)
     options = build_options(config)
     share = None if sharing is None else sharing.fleet_share
     if stored:

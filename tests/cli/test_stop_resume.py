@@ -14,12 +14,9 @@ import os
 import re
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,42 +29,12 @@ from scheduler.ops.cli.main import main
 from scheduler.storage import load_experiment
 from scheduler.storage.sql.control import ControlStore
 from tests.cli.conftest import config_data
-from tests.support.celery_workers import REPO_ROOT, celery_workers
+from tests.support.celery_workers import celery_workers
+from tests.support.cli_process import BIN, run_cli, statuses, wait_for
 from tests.support.services import private_redis
 from workers.objectives import objective, unregister
 
-BIN = Path(sys.executable).parent
 RECEIVED = re.compile(r"Task bo_scheduler\.evaluate\[([0-9a-f-]+)\] received")
-
-
-def _statuses(name: str, url: str) -> Counter[str]:
-    try:
-        experiment = load_experiment(name, url)
-    except Exception:  # not created yet
-        return Counter()
-    return Counter(t.status.name for t in experiment.trials.values())
-
-
-def _wait_for(condition: Any, timeout: float, what: str, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    tail = "" if log is None else "\n" + log.read_text(errors="replace")[-4000:]
-    pytest.fail(f"timed out waiting for {what}{tail}")
-
-
-def _run_cli(args: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(BIN / "bo-scheduler"), *args],
-            cwd=REPO_ROOT,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 @pytest.mark.slow
@@ -103,11 +70,11 @@ def test_sigterm_then_resume_on_a_fleet_loses_and_repeats_no_trial(tmp_path: Pat
             k: v for k, v in fleet.env.items() if k not in ("BO_BROKER_URL", "BO_RESULT_BACKEND")
         }
         env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-        daemon = _run_cli(["run", str(config), "--db-url", url, "--no-progress"], env, log)
+        daemon = run_cli(["run", str(config), "--db-url", url, "--no-progress"], env, log)
         try:
-            _wait_for(
+            wait_for(
                 lambda: (
-                    _statuses(name, url)["COMPLETED"] >= 3 and _statuses(name, url)["RUNNING"] >= 1
+                    statuses(name, url)["COMPLETED"] >= 3 and statuses(name, url)["RUNNING"] >= 1
                 ),
                 120,
                 "3 completed trials and one running",
@@ -137,7 +104,7 @@ def test_sigterm_then_resume_on_a_fleet_loses_and_repeats_no_trial(tmp_path: Pat
         assert ControlStore(url).lease(name).owner is None  # released on the way out
         assert f"bo-scheduler resume {name}" in text
 
-        resumed = _run_cli(["resume", name, "--db-url", url, "--no-progress"], env, log)
+        resumed = run_cli(["resume", name, "--db-url", url, "--no-progress"], env, log)
         assert resumed.wait(timeout=180) == 0, log.read_text()[-4000:]
         assert f"experiment {name}: finished" in log.read_text()
         worker_logs = fleet.logs()
@@ -198,7 +165,7 @@ def test_stop_request_then_resume_in_embedded_mode(
             return 0
 
     def stop_after_three() -> None:
-        _wait_for(lambda: completed() >= 3, 60, "3 completed trials")
+        wait_for(lambda: completed() >= 3, 60, "3 completed trials")
         ControlStore(url).request_stop(name, "test asks to stop")
 
     stopper = threading.Thread(target=stop_after_three, daemon=True)

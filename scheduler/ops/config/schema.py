@@ -164,9 +164,16 @@ class GenerationConfig(Section):
 
 
 class DatabaseConfig(Section):
-    """Where experiments are stored; `$BO_DATABASE_URL` overrides `url`."""
+    """Where experiments are stored; `$BO_DATABASE_URL` overrides `url`.
+
+    `lease_timeout_seconds`: how long a daemon that stopped renewing its lease
+    (killed, or its host lost) holds the experiment before `resume` may take
+    it over (`DBSettings.lease_timeout_seconds`); keep it above the longest
+    poll interval and model fit.
+    """
 
     url: str | None = None
+    lease_timeout_seconds: float = Field(default=60.0, ge=1)
 
 
 class BrokerConfig(Section):
