@@ -28,6 +28,7 @@ from typing import Any
 from scheduler.ops.config import parse_config, resolve_services
 from scheduler.ops.service import RunSettings, run_experiment
 from scheduler.ops.shared_daemon import DaemonSettings, PlannedRun, run_experiments
+from tests.cli.conftest import config_data
 from tests.support.celery_workers import celery_workers
 from tests.support.services import private_redis
 
@@ -36,28 +37,19 @@ TRIALS_OUT = 8
 
 
 def config(name: str, trials: int, broker: str, seed: int) -> Any:
-    return parse_config(
-        {
-            "name": name,
-            "parameters": [
-                {"name": "x1", "type": "range", "bounds": [-5, 10]},
-                {"name": "x2", "type": "range", "bounds": [0, 15]},
-            ],
-            "objectives": {"branin": "minimize"},
-            "objective_function": {"name": "branin"},
-            "generation": {"strategy": "sobol", "seed": seed},
-            "scheduler": {
-                "total_trials": trials,
-                "max_pending_trials": TRIALS_OUT,
-                "init_seconds_between_polls": 0.005,
-                "min_seconds_before_poll": 0.0,
-                "max_seconds_between_polls": 0.02,
-                "logging_level": logging.WARNING,
-            },
-            "broker": {"broker_url": broker, "result_backend": broker},
+    """The test suite's small Sobol-only Branin config, on the bench's fleet."""
+    data = config_data(
+        name,
+        generation={"strategy": "sobol", "seed": seed},
+        scheduler={
+            "total_trials": trials,
+            "max_pending_trials": TRIALS_OUT,
+            "init_seconds_between_polls": 0.005,
+            "max_seconds_between_polls": 0.02,
         },
-        "(bench)",
+        broker={"broker_url": broker, "result_backend": broker},
     )
+    return parse_config(data, "(bench)")
 
 
 def run_single(broker: str, trials: int, folder: Path) -> tuple[float, float]:
@@ -94,6 +86,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    for handler in logging.getLogger().handlers:  # the loop's own INFO lines too
+        handler.setLevel(logging.WARNING)
     figures: dict[str, list[tuple[float, float]]] = {"single": [], "shared": []}
     with (
         tempfile.TemporaryDirectory() as tmp,
