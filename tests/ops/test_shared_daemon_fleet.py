@@ -247,3 +247,49 @@ def test_stop_one_then_kill_the_daemon_and_resume_both(fleet: WorkerFleet, tmp_p
     for index, task_id in out_at_kill.items():
         assert final_b[index].run_metadata["task_id"] == task_id
         assert final_b[index].status.name == "COMPLETED"
+
+
+@pytest.mark.slow
+def test_experiments_of_one_daemon_go_to_their_own_queues(
+    fleet: WorkerFleet, tmp_path: Path
+) -> None:
+    """A GPU-like worker serving only queue bo-gpu gets every trial of the experiment
+    routed there; the other experiment's trials stay on the default fleet."""
+    polling = {"init_seconds_between_polls": 0.1, "max_seconds_between_polls": 0.3}
+    gpu = _config(
+        tmp_path,
+        fleet,
+        "queue_gpu",
+        objective_function={"name": "branin", "options": {"runtime_seconds": 0.2}},
+        runner={"queue": "bo-gpu"},
+        scheduler={"total_trials": 5, **polling},
+    )
+    cpu = _config(
+        tmp_path,
+        fleet,
+        "queue_cpu",
+        objective_function={"name": "branin", "options": {"runtime_seconds": 0.2}},
+        generation={"strategy": "sobol", "seed": 5},
+        scheduler={"total_trials": 5, **polling},
+    )
+    url = f"sqlite:///{tmp_path / 'queues.db'}"
+    log = tmp_path / "daemon.log"
+    with celery_workers(
+        fleet.broker_url, count=1, concurrency=1, queue="bo-gpu", name="gpu", log_dir=tmp_path
+    ) as gpu_worker:
+        daemon = run_cli(
+            ["run", str(gpu), str(cpu), "--db-url", url, "--no-progress"], _env(fleet), log
+        )
+        try:
+            assert daemon.wait(timeout=180) == 0, log.read_text()[-4000:]
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+        gpu_log = gpu_worker.logs()
+    routed = load_experiment("queue_gpu", url)
+    assert len(routed.trials) == 5
+    for trial in routed.trials.values():
+        task_id = trial.run_metadata["task_id"]
+        assert f"[{task_id}] received" in gpu_log
+        assert f"[{task_id}] received" not in fleet.logs()
+    assert statuses("queue_cpu", url)["COMPLETED"] == 5
