@@ -93,3 +93,13 @@ def test_a_directory_without_configs_and_config_with_two_names_are_refused(
     assert result.exit_code == 2 and "--config gives the config of one experiment" in (
         result.output
     )
+
+
+def test_bo_config_may_name_several_configs_separated_by_spaces(tmp_path: Path) -> None:
+    a = _write(tmp_path / "a.yaml", "env_a", scheduler={"total_trials": 2})
+    b = _write(tmp_path / "b.yaml", "env_b", scheduler={"total_trials": 3})
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    result = CliRunner().invoke(main, ["run", "--db-url", url], env={"BO_CONFIG": f"{a} {b}"})
+    assert result.exit_code == 0, result.output
+    assert "experiment env_a: finished; trials: COMPLETED 2" in result.output
+    assert "experiment env_b: finished; trials: COMPLETED 3" in result.output

@@ -35,6 +35,13 @@ EXIT_INTERRUPTED = 130
 CONFIG_SUFFIXES = (".yaml", ".yml", ".toml")
 
 
+class _ConfigPaths(click.Path):
+    """Config paths; from `$BO_CONFIG`, several are separated by spaces (click's
+    paths split on `:`, which a `.env` file or a compose line rarely means)."""
+
+    envvar_list_splitter = None  # type: ignore[assignment]  # None: whitespace
+
+
 @dataclass(frozen=True)
 class DaemonFlags:
     """The daemon options `run` and `resume` share (`common.daemon_options`)."""
@@ -196,7 +203,7 @@ def _failure(error: BaseException | None) -> BaseException:
     nargs=-1,
     required=True,
     envvar=ENV_CONFIG,
-    type=click.Path(path_type=Path),
+    type=_ConfigPaths(path_type=Path),
 )
 @DB_URL
 @click.option(
