@@ -14,6 +14,7 @@ Private Redis, two `celery worker` processes (concurrency 2), the real
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -28,8 +29,10 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from scheduler.core.experiment import Experiment
+from scheduler.ops.cli.main import main
 from scheduler.storage import load_experiment
 from scheduler.storage.sql.control import ControlStore
 from tests.cli.conftest import config_data
@@ -103,6 +106,13 @@ def _received_once(fleet: WorkerFleet, experiments: list[Experiment]) -> None:
     received = Counter(RECEIVED.findall(fleet.logs()))
     assert set(task_ids) <= set(received), "a trial's task never reached a worker"
     assert max(received[t] for t in task_ids) == 1, "a task was received twice"
+
+
+def _daemon_status(name: str, url: str) -> str:
+    """What `bo-scheduler status NAME --json` says of the daemon running `name`."""
+    shown = CliRunner().invoke(main, ["status", name, "--json", "--db-url", url])
+    assert shown.exit_code == 0, shown.output
+    return str(json.loads(shown.output)["daemon"])
 
 
 @pytest.mark.slow
@@ -216,6 +226,8 @@ def test_stop_one_then_kill_the_daemon_and_resume_both(fleet: WorkerFleet, tmp_p
             log,
         )
         assert daemon.poll() is None  # kill_b still running in the same daemon
+        assert _daemon_status("kill_b", url).startswith("running")
+        assert not _daemon_status("kill_a", url).startswith("running")
         assert len(load_experiment("kill_a", url).trials) < 10
         daemon.send_signal(signal.SIGKILL)
         daemon.wait(timeout=30)
