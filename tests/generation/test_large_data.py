@@ -206,3 +206,29 @@ def test_restrict_keeps_rows_of_the_kept_trials_per_metric() -> None:
     assert kept.trial_indices == [5, 9]
     assert kept.Y.flatten().tolist() == [1.0, 3.0]
     assert kept.Yvar is not None and kept.X.shape == (2, 2)
+
+
+def test_beyond_the_threshold_several_objectives_still_propose_new_arms(
+    fitted_sizes: list[list[int]],
+) -> None:
+    metrics = [Metric("a"), Metric("b")]
+    config = OptimizationConfig(
+        MultiObjective([Objective(m, minimize=True) for m in metrics]),
+        objective_thresholds=[
+            ObjectiveThreshold(metrics[0], 300.0),
+            ObjectiveThreshold(metrics[1], 40.0),
+        ],
+    )
+    experiment = Experiment("two", branin_space(), config)
+    arms = sobol_arms(branin_space(), 52)
+
+    def both(p: Any) -> dict[str, Any]:
+        return {"a": (branin(p), 0.0), "b": ((float(p["x1"]) - 2) ** 2 + float(p["x2"]), 0.0)}
+
+    observe(experiment, both, arms[:50])
+    for arm in arms[50:]:
+        experiment.new_trial(arm, generation_step="Sobol").mark_running()
+    context = GenerationContext.from_experiment(experiment)
+    proposals = generator(experiment.search_space, **SMALL).gen(2, context)
+    assert [len(f) for f in fitted_sizes] == [SMALL["large_data_fit_points"]] * 2  # a and b
+    _assert_new_valid_distinct(experiment, context, proposals, 2)

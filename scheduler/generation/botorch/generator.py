@@ -3,7 +3,8 @@
 One call to `gen(n, context)`:
 
 1. encode observed arms into the unit cube and fit one GP per modeled metric
-   (`modeling`), warm-started from the previous call's hyperparameters;
+   (`modeling`), warm-started from the previous call's hyperparameters; on
+   large experiments only on a subset of the trials (`large_data`, `subset`);
 2. build the acquisition function (`acquisition`) with the pending arms as
    `X_pending`;
 3. propose `n` arms by sequential greedy optimization (`candidates`): each new
@@ -39,7 +40,7 @@ from scheduler.core.parameters import TParameterization
 from scheduler.core.search_space import SearchSpace
 from scheduler.generation.base import GenerationContext, Generator, register_generator
 from scheduler.generation.botorch import large_data
-from scheduler.generation.botorch.acquisition import build_acquisition
+from scheduler.generation.botorch.acquisition import build_acquisition, prune_once
 from scheduler.generation.botorch.candidates import (
     ArmKey,
     OptimizerSettings,
@@ -97,7 +98,10 @@ class BoTorchGenerator(Generator):
       trials) maximizes that rule instead, qUCB with `beta = explore_beta`
       (see `exploration`);
     - `input_warping`: fit a Kumaraswamy warp of the inputs with each GP
-      (see `modeling`; off by default).
+      (see `modeling`; off by default);
+    - `large_data_threshold`, `large_data_fit_points`: beyond the threshold of
+      observed trials (default 300; None: never) the GP is fitted on that many
+      of them and the optimizer's budget is capped (see `large_data`).
     """
 
     def __init__(
@@ -221,6 +225,11 @@ class BoTorchGenerator(Generator):
         objectives = spec.metric_names[: spec.num_objectives]
         objective_trials = sorted({i for name in objectives for i in training[name].trial_indices})
         X_baseline = self.encoder.encode_many([arms[i] for i in objective_trials])
+        prune_each = True
+        if self.large_data.applies(len(means)) and feasible:
+            pruned = prune_once(model, spec, X_baseline)
+            if pruned is not None:
+                X_baseline, prune_each = pruned, False
         ref_point = None
         if spec.num_objectives > 1:
             ref_point = _reference_point(spec, [means[t] for t in (feasible or list(means))])
@@ -233,7 +242,15 @@ class BoTorchGenerator(Generator):
                 if acqf is not None:
                     return acqf
             return build_acquisition(
-                model, spec, X_baseline, X_pending, bool(feasible), ref_point, mc_samples, seed
+                model,
+                spec,
+                X_baseline,
+                X_pending,
+                bool(feasible),
+                ref_point,
+                mc_samples,
+                seed,
+                prune_baseline=prune_each,
             )
 
         return make_acqf, settings

@@ -33,7 +33,7 @@ from scheduler.generation.botorch.candidates import OptimizerSettings
 
 #: Default of the generator's `large_data_threshold` and `large_data_fit_points`.
 DEFAULT_THRESHOLD = 300
-DEFAULT_FIT_POINTS = 192
+DEFAULT_FIT_POINTS = 256
 
 
 @dataclass(frozen=True)
