@@ -36,6 +36,7 @@ from botorch.acquisition.multi_objective.logei import (
 )
 from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
+from botorch.acquisition.utils import prune_inferior_points
 from botorch.models.model import Model
 from botorch.sampling import SobolQMCNormalSampler
 from torch import Tensor
@@ -54,6 +55,25 @@ def _skip_kernel_compilation() -> None:
 _skip_kernel_compilation()
 
 
+def prune_once(model: Model, spec: OutcomeSpec, X_baseline: Tensor) -> Tensor | None:
+    """The baseline points that may be the best (BoTorch's `prune_inferior_points`),
+    for qLogNEI to reuse over a batch; None where qLogNEI is not the rule.
+
+    qLogNEI prunes its baseline every time it is built, i.e. once per proposed
+    arm, drawing 2,048 joint posterior samples over the whole baseline; on a
+    large experiment pruning once per batch saves ~0.05 s per arm (the model
+    and the baseline do not change within a batch, only the pending arms).
+    """
+    if spec.num_objectives != 1:
+        return None
+    return prune_inferior_points(
+        model=model,
+        X=X_baseline,
+        objective=_signed_objective(spec.objective_signs[0]),
+        constraints=spec.constraint_callables() or None,
+    )
+
+
 def build_acquisition(
     model: Model,
     spec: OutcomeSpec,
@@ -63,8 +83,13 @@ def build_acquisition(
     ref_point: Tensor | None,
     mc_samples: int,
     seed: int,
+    prune_baseline: bool = True,
 ) -> AcquisitionFunction:
-    """The acquisition function for the current state (see the module docstring)."""
+    """The acquisition function for the current state (see the module docstring).
+
+    `prune_baseline=False` takes `X_baseline` as already pruned (`prune_once`)
+    for qLogNEI; qLogNEHVI always prunes its own.
+    """
     sampler = SobolQMCNormalSampler(torch.Size([mc_samples]), seed=seed)
     constraints = spec.constraint_callables() or None
     if constraints is not None and not any_feasible:
@@ -72,19 +97,14 @@ def build_acquisition(
             model=model, constraints=constraints, sampler=sampler, X_pending=X_pending
         )
     if spec.num_objectives == 1:
-        sign = spec.objective_signs[0]
-
-        def signed_objective(Y: Tensor, X: Tensor | None = None) -> Tensor:
-            return sign * Y[..., 0]
-
         return qLogNoisyExpectedImprovement(
             model=model,
             X_baseline=X_baseline,
             sampler=sampler,
-            objective=GenericMCObjective(signed_objective),
+            objective=_signed_objective(spec.objective_signs[0]),
             X_pending=X_pending,
             constraints=constraints,
-            prune_baseline=True,
+            prune_baseline=prune_baseline,
         )
     if ref_point is None:
         raise ValueError("multi-objective acquisition needs a reference point")
@@ -103,3 +123,12 @@ def build_acquisition(
         X_pending=X_pending,
         prune_baseline=True,
     )
+
+
+def _signed_objective(sign: float) -> GenericMCObjective:
+    """The single objective in maximization form."""
+
+    def signed(Y: Tensor, X: Tensor | None = None) -> Tensor:
+        return sign * Y[..., 0]
+
+    return GenericMCObjective(signed)

@@ -3,7 +3,8 @@
 One call to `gen(n, context)`:
 
 1. encode observed arms into the unit cube and fit one GP per modeled metric
-   (`modeling`), warm-started from the previous call's hyperparameters;
+   (`modeling`), warm-started from the previous call's hyperparameters; on
+   large experiments only on a subset of the trials (`large_data`, `subset`);
 2. build the acquisition function (`acquisition`) with the pending arms as
    `X_pending`;
 3. propose `n` arms by sequential greedy optimization (`candidates`): each new
@@ -38,7 +39,8 @@ from scheduler.core.errors import InvalidSchedulerOptionsError
 from scheduler.core.parameters import TParameterization
 from scheduler.core.search_space import SearchSpace
 from scheduler.generation.base import GenerationContext, Generator, register_generator
-from scheduler.generation.botorch.acquisition import build_acquisition
+from scheduler.generation.botorch import large_data
+from scheduler.generation.botorch.acquisition import build_acquisition, prune_once
 from scheduler.generation.botorch.candidates import (
     ArmKey,
     OptimizerSettings,
@@ -62,6 +64,7 @@ from scheduler.generation.botorch.gp import (
     fit_models,
 )
 from scheduler.generation.botorch.outcomes import OutcomeSpec, infer_reference_point
+from scheduler.generation.botorch.subset import restrict, select_trials
 from scheduler.generation.sobol import SobolGenerator
 
 logger = logging.getLogger(__name__)
@@ -95,7 +98,10 @@ class BoTorchGenerator(Generator):
       trials) maximizes that rule instead, qUCB with `beta = explore_beta`
       (see `exploration`);
     - `input_warping`: fit a Kumaraswamy warp of the inputs with each GP
-      (see `modeling`; off by default).
+      (see `modeling`; off by default);
+    - `large_data_threshold`, `large_data_fit_points`: beyond the threshold of
+      observed trials (default 300; None: never) the GP is fitted on that many
+      of them and the optimizer's budget is capped (see `large_data`).
     """
 
     def __init__(
@@ -116,6 +122,8 @@ class BoTorchGenerator(Generator):
         explore_every: int = 3,
         explore_beta: float = 4.0,
         input_warping: bool = False,
+        large_data_threshold: int | None = large_data.DEFAULT_THRESHOLD,
+        large_data_fit_points: int = large_data.DEFAULT_FIT_POINTS,
     ) -> None:
         super().__init__(search_space, seed)
         if explore is not None and explore not in EXPLORE_RULES:
@@ -127,6 +135,10 @@ class BoTorchGenerator(Generator):
         self.explore_every = explore_every
         self.explore_beta = explore_beta
         self.input_warping = input_warping
+        try:
+            self.large_data = large_data.LargeData(large_data_threshold, large_data_fit_points)
+        except ValueError as exc:
+            raise InvalidSchedulerOptionsError(f"BoTorch step: {exc}.") from exc
         if kernel not in KERNELS:
             raise InvalidSchedulerOptionsError(
                 f"BoTorch step kernel={kernel!r} is not known; set model_kwargs "
@@ -165,15 +177,18 @@ class BoTorchGenerator(Generator):
         with _quiet(), _torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             try:
-                make_acqf = self._prepare(context, seed)
+                make_acqf, settings = self._prepare(context, seed)
             except (FallBack, ModelFitError) as exc:
                 return self._fallback(n, context, str(exc))
             except Exception as exc:  # whatever breaks modeling must not stop the loop
                 return self._fallback(n, context, f"{type(exc).__name__}: {exc}")
-            return self._propose(n, context, make_acqf)
+            return self._propose(n, context, make_acqf, settings)
 
-    def _prepare(self, context: GenerationContext, seed: int) -> _AcqfFactory:
-        """Fit the models; return a factory of acquisition functions given pending X."""
+    def _prepare(
+        self, context: GenerationContext, seed: int
+    ) -> tuple[_AcqfFactory, OptimizerSettings]:
+        """Fit the models; return a factory of acquisition functions given pending X
+        and the optimizer's budget (capped in the large-data regime)."""
         config = context.optimization_config
         if config is None:
             raise FallBack("the experiment has no optimization config to model")
@@ -188,25 +203,33 @@ class BoTorchGenerator(Generator):
                     f"metric {name!r} has {count} observation(s); the GP needs at "
                     f"least {self.min_observations}"
                 )
+        means = _means_by_trial(observations)
+        spec = spec.with_scales(
+            {name: obs.Y.flatten().tolist() for name, obs in observations.items()}
+        )
+        feasible = [t for t, m in means.items() if spec.is_feasible(m)]
+        arms = {t.index: t.arm.parameters for t in context.observed_trials}
+        training = self._training_data(observations, means, spec, arms)
+        settings, mc_samples = self.settings, self.mc_samples
+        if self.large_data.applies(len(means)):
+            settings = self.large_data.optimizer_settings(settings)
+            mc_samples = self.large_data.capped_mc_samples(mc_samples)
         model, fitted = fit_models(
-            [observations[name] for name in spec.metric_names],
+            [training[name] for name in spec.metric_names],
             self._warm_start,
             self.kernel,
             self.input_warping,
         )
         if self.warm_start:
             self._warm_start = fitted
-        means = _means_by_trial(observations)
-        spec = spec.with_scales(
-            {name: obs.Y.flatten().tolist() for name, obs in observations.items()}
-        )
-        feasible = [t for t, m in means.items() if spec.is_feasible(m)]
         objectives = spec.metric_names[: spec.num_objectives]
-        objective_trials = sorted(
-            {i for name in objectives for i in observations[name].trial_indices}
-        )
-        arms = {t.index: t.arm.parameters for t in context.observed_trials}
+        objective_trials = sorted({i for name in objectives for i in training[name].trial_indices})
         X_baseline = self.encoder.encode_many([arms[i] for i in objective_trials])
+        prune_each = True
+        if self.large_data.applies(len(means)) and feasible:
+            pruned = prune_once(model, spec, X_baseline)
+            if pruned is not None:
+                X_baseline, prune_each = pruned, False
         ref_point = None
         if spec.num_objectives > 1:
             ref_point = _reference_point(spec, [means[t] for t in (feasible or list(means))])
@@ -214,18 +237,46 @@ class BoTorchGenerator(Generator):
         def make_acqf(X_pending: torch.Tensor | None, exploring: bool) -> AcquisitionFunction:
             if exploring and self.explore is not None:
                 acqf = build_exploring_acquisition(
-                    self.explore, model, spec, X_pending, self.explore_beta, self.mc_samples, seed
+                    self.explore, model, spec, X_pending, self.explore_beta, mc_samples, seed
                 )
                 if acqf is not None:
                     return acqf
             return build_acquisition(
-                model, spec, X_baseline, X_pending, bool(feasible), ref_point, self.mc_samples, seed
+                model,
+                spec,
+                X_baseline,
+                X_pending,
+                bool(feasible),
+                ref_point,
+                mc_samples,
+                seed,
+                prune_baseline=prune_each,
             )
 
-        return make_acqf
+        return make_acqf, settings
+
+    def _training_data(
+        self,
+        observations: dict[str, MetricObservations],
+        means: dict[int, dict[str, float]],
+        spec: OutcomeSpec,
+        arms: dict[int, TParameterization],
+    ) -> dict[str, MetricObservations]:
+        """All observations, or in the large-data regime the subset of them that
+        `subset.select_trials` keeps (the model and the baseline see only it)."""
+        if not self.large_data.applies(len(means)):
+            return observations
+        indices = sorted(means)
+        X = self.encoder.encode_many([arms[i] for i in indices])
+        keep = select_trials(X, indices, means, spec, self.large_data.fit_points)
+        return restrict(observations, keep)
 
     def _propose(
-        self, n: int, context: GenerationContext, make_acqf: _AcqfFactory
+        self,
+        n: int,
+        context: GenerationContext,
+        make_acqf: _AcqfFactory,
+        settings: OptimizerSettings,
     ) -> list[TParameterization]:
         """Sequential greedy: each chosen arm becomes pending for the next."""
         known = [t.arm.parameters for t in context.observed_trials]
@@ -239,9 +290,9 @@ class BoTorchGenerator(Generator):
             try:
                 acqf = make_acqf(as_pending(self.encoder, pending), exploring)
                 if self._lattice is not None:
-                    arm = propose_discrete(acqf, self.encoder, self.settings, self._lattice, taken)
+                    arm = propose_discrete(acqf, self.encoder, settings, self._lattice, taken)
                 else:
-                    arm = propose_continuous(acqf, self.encoder, self.settings, taken)
+                    arm = propose_continuous(acqf, self.encoder, settings, taken)
             except Exception as exc:  # a failed optimizer must not stop the loop
                 reason = f"acquisition optimization failed: {type(exc).__name__}: {exc}"
                 return proposals + self._fallback(n - len(proposals), context, reason)
