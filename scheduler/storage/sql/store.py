@@ -57,7 +57,14 @@ from scheduler.storage.sql.reader import (
     experiment_row,
     read_experiment,
 )
-from scheduler.storage.sql.rows import Snapshot, changed_columns, data_rows, snapshot, trial_values
+from scheduler.storage.sql.rows import (
+    Snapshot,
+    changed_columns,
+    data_rows,
+    same_as_stored,
+    snapshot,
+    trial_values,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -439,14 +446,11 @@ class SQLStore:
         """
         new_trials, new_arms, written = [], [], {}
         for trial in trials:
-            values = trial_values(trial)
             old = tracked.snapshots.get(trial.index)
-            if metadata_unchanged and old is not None:
-                current = snapshot(values, {"run_metadata": old[1], "stop_metadata": old[2]})
-                if current != old:
-                    current = snapshot(values)
-            else:
-                current = snapshot(values)
+            if metadata_unchanged and old is not None and same_as_stored(trial, old):
+                continue
+            values = trial_values(trial)
+            current = snapshot(values)
             if old is None:
                 new_trials.append(
                     {"experiment_id": tracked.experiment_id, "trial_index": trial.index, **values}
