@@ -1,10 +1,11 @@
 """Storage benchmark: resume time and per-poll write time as the experiment grows.
 
-    python -m bench.storage [--sizes 1000 10000] [--polls 50] [--url sqlite:///...]
+    python -m bench.storage [--sizes 1000 10000 100000] [--polls 50] [--repeat 3]
 
 For each size it stores an experiment of that many completed trials (two
 metrics each, so 2x as many data rows) in a fresh SQLite file, then prints:
-- load: `SQLStore.load_experiment` (trials, data, strategy) in a new process state;
+- load: `SQLStore.load_experiment` (trials, data, strategy) in a new process state
+  (no pooled connection, no garbage of the previous repetition);
 - resume: `Scheduler.from_stored_experiment` end to end (load + attach);
 - write/poll: the mean time of the store calls of one poll cycle in which one
   new trial is created, deployed and completed (INSERT trial + arm, strategy
