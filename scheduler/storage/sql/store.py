@@ -38,7 +38,7 @@ from scheduler.storage.errors import (
     StorageError,
     StorageLockedError,
 )
-from scheduler.storage.settings import DBSettings, new_owner_id
+from scheduler.storage.settings import DBSettings, as_settings, new_owner_id
 from scheduler.storage.sql import engine as engines
 from scheduler.storage.sql import lease
 from scheduler.storage.sql.engine import connect, json_dumps
@@ -138,23 +138,11 @@ class _Tracked:
     just_loaded: bool = False
 
 
-def _settings(db_settings: DBSettings | str | None) -> DBSettings:
-    if db_settings is None:
-        return DBSettings()
-    if isinstance(db_settings, str):
-        return DBSettings(url=db_settings)
-    if not isinstance(db_settings, DBSettings):
-        raise StorageError(
-            f"db_settings must be a DBSettings (or a URL string), got {type(db_settings).__name__}."
-        )
-    return db_settings
-
-
 class SQLStore:
     """Saves experiments to SQL as the scheduler changes them; loads them back."""
 
     def __init__(self, db_settings: DBSettings | str | None = None) -> None:
-        self.settings = _settings(db_settings)
+        self.settings = as_settings(db_settings)
         self.registry = self.settings.resolved_registry
         self.owner_id = self.settings.owner_id or new_owner_id()
         self.engine: Engine = checked_engine(self.settings.url, self.settings.echo)
