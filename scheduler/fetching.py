@@ -56,7 +56,9 @@ def fetch_trial_data(experiment: Experiment, trial: Trial) -> tuple[Data, str | 
                 return Data.from_multiple(frames), reason, recoverable
             logger.warning("Tracking %s", reason)
             continue
-        data = result.value.filter(metric_names=[name])
+        data = result.value
+        if (data.df["metric_name"].to_numpy() != name).any():  # filter only when needed
+            data = data.filter(metric_names=[name])
         problem = _check_metric_rows(data, name, trial.index)
         if problem is not None:
             if name in required:
@@ -86,7 +88,7 @@ def _check_metric_rows(data: Data, metric: str, trial_index: int) -> str | None:
                 f"fetch_trial_data must return rows with metric_name={metric!r}"
             )
         )
-    last = float(data.final().df["mean"].iloc[-1])
+    last = float(data.final().df["mean"].to_numpy()[-1])
     if not math.isfinite(last):
         return f"metric {metric!r} of trial {trial_index} is not a finite number ({last})"
     return None

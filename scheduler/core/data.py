@@ -85,7 +85,11 @@ class Data:
 
     @property
     def has_steps(self) -> bool:
-        return STEP_COLUMN in self.df and bool(self.df[STEP_COLUMN].notna().any())
+        """Whether any row has a step (numpy: asked of every fetched trial's rows)."""
+        if STEP_COLUMN not in self.df:
+            return False
+        steps = self.df[STEP_COLUMN].to_numpy(dtype=np.float64, na_value=np.nan)
+        return not bool(np.isnan(steps).all())
 
     @property
     def metric_names(self) -> set[str]:

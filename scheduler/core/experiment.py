@@ -110,6 +110,18 @@ class Experiment:
             self._step_counts[(previous.generation_step, previous.status)] -= 1
         self._index_trial(trial)
 
+    def add_existing_trials(self, trials: Iterable[Trial]) -> None:
+        """`add_existing_trial` for many trials (a whole stored experiment) at once."""
+        if self.trials:  # some may replace held trials: keep the indexes exact
+            for trial in trials:
+                self.add_existing_trial(trial)
+            return
+        for trial in trials:
+            trial.experiment = self
+            self.trials[trial.index] = trial
+            self._by_status[trial.status][trial.index] = trial
+        self._step_counts.update((t.generation_step, t.status) for t in self.trials.values())
+
     def _index_trial(self, trial: Trial) -> None:
         self.trials[trial.index] = trial
         self._by_status[trial.status][trial.index] = trial

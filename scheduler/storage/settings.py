@@ -73,3 +73,16 @@ class DBSettings:
             if isinstance(candidate, Registry):
                 return candidate
         return DEFAULT_REGISTRY
+
+
+def as_settings(db_settings: DBSettings | str | None) -> DBSettings:
+    """`db_settings` as `DBSettings`: None is the default, a string is a URL."""
+    if db_settings is None:
+        return DBSettings()
+    if isinstance(db_settings, str):
+        return DBSettings(url=db_settings)
+    if not isinstance(db_settings, DBSettings):
+        raise StorageError(
+            f"db_settings must be a DBSettings (or a URL string), got {type(db_settings).__name__}."
+        )
+    return db_settings

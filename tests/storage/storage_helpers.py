@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -140,3 +143,55 @@ def count_writes(engine: Engine) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", listener)
+
+
+class FilesRunner(Runner):
+    """A fleet outside the scheduler: each send leaves one file `<trial index>.<send id>`
+    in `folder` (a second send of a trial would leave a second file), and every
+    trial polled is COMPLETED. With `BO_TEST_EXIT_AFTER_SEND=<index>` in the
+    environment, the process exits right after sending that trial: a kill
+    between a send and the save of its run metadata. No `find_sent`: each send
+    must be saved on its own."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def run(self, trial: Trial) -> dict[str, Any]:
+        (Path(self.folder) / f"{trial.index}.{uuid.uuid4().hex}").write_text("sent")
+        if os.environ.get("BO_TEST_EXIT_AFTER_SEND") == str(trial.index):
+            os._exit(17)
+        return {"sent_to": self.folder}
+
+    def sends_of(self, index: int) -> list[Path]:
+        return sorted(Path(self.folder).glob(f"{index}.*"))
+
+    def poll_trial_status(self, trials: Iterable[Trial]) -> dict[TrialStatus, set[int]]:
+        return {TrialStatus.COMPLETED: {t.index for t in trials}}
+
+    def serialize_init_args(self) -> dict[str, Any]:
+        return {"folder": self.folder}
+
+
+class SentFilesRunner(FilesRunner):
+    """`FilesRunner` that tells which trials it was sent (`FindsSentTrials`), as
+    `CeleryRunner` does from its send markers."""
+
+    def find_sent(self, trial: Trial) -> dict[str, Any] | None:
+        if not self.sends_of(trial.index):
+            return None
+        return {"sent_to": self.folder, "reattached": True}
+
+
+register_runner(FilesRunner)
+register_runner(SentFilesRunner)
+
+
+def files_experiment(folder: str, name: str = "exp", tracked: bool = True) -> Experiment:
+    """Branin on `SentFilesRunner` (or, `tracked=False`, `FilesRunner`)."""
+    runner = SentFilesRunner(folder) if tracked else FilesRunner(folder)
+    return Experiment(
+        name=name,
+        search_space=branin_space(),
+        optimization_config=OptimizationConfig(Objective(BraninMetric("branin"), minimize=True)),
+        runner=runner,
+    )

@@ -6,11 +6,10 @@ strategy it returns are a consistent snapshot even while a scheduler writes.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 
 from scheduler.core.experiment import Experiment
@@ -21,6 +20,15 @@ from scheduler.storage.errors import ExperimentNotFoundError
 from scheduler.storage.registry import Registry
 from scheduler.storage.settings import DBSettings
 from scheduler.storage.sql import lease
+from scheduler.storage.sql.bulk import (
+    DATA_SELECT,
+    collector_paused,
+    last_batch,
+    loaded_trial,
+    plain_rows,
+    stored_data,
+    trial_select,
+)
 from scheduler.storage.sql.engine import json_dumps
 from scheduler.storage.sql.models import (
     ArmRow,
@@ -30,35 +38,9 @@ from scheduler.storage.sql.models import (
     LeaseRow,
     TrialRow,
 )
-from scheduler.storage.sql.rows import (
-    Snapshot,
-    attach_stored_data,
-    snapshot,
-    trial_from_row,
-    trial_values,
-)
+from scheduler.storage.sql.rows import Snapshot
 
 _MAX_NAMES_SHOWN = 20
-
-
-def text_of(column: Any) -> Any:
-    """Read a JSON column as its stored text (parsed by us, compared as text)."""
-    return cast(column, Text).label(column.key)
-
-
-TRIAL_SELECT = [
-    TrialRow.trial_index,
-    TrialRow.status,
-    text_of(TrialRow.run_metadata),
-    text_of(TrialRow.stop_metadata),
-    TrialRow.time_created,
-    TrialRow.time_staged,
-    TrialRow.time_run_started,
-    TrialRow.time_completed,
-    TrialRow.failed_reason,
-    TrialRow.ttl_seconds,
-    TrialRow.generation_step,
-]
 
 
 @dataclass
@@ -97,6 +79,12 @@ def experiment_row(conn: Connection, name: str) -> Any:
 
 
 def read_experiment(conn: Connection, name: str, registry: Registry) -> LoadedExperiment:
+    """The stored experiment `name`, whole (see `bulk` for how 100,000 trials stay fast)."""
+    with collector_paused():
+        return _read(conn, name, registry)
+
+
+def _read(conn: Connection, name: str, registry: Registry) -> LoadedExperiment:
     row = experiment_row(conn, name)
     blob = {
         "description": row.description,
@@ -107,38 +95,19 @@ def read_experiment(conn: Connection, name: str, registry: Registry) -> LoadedEx
         "tracking_metrics": row.tracking_metrics,
     }
     experiment = experiment_from_json(name, blob, registry)
-    arms = {
-        r.trial_index: (r.name, json.loads(r.parameters))
-        for r in conn.execute(
-            select(ArmRow.trial_index, ArmRow.name, text_of(ArmRow.parameters)).where(
-                ArmRow.experiment_id == row.id
-            )
-        )
-    }
     snapshots: dict[int, Snapshot] = {}
-    trial_rows = conn.execute(
-        select(*TRIAL_SELECT).where(TrialRow.experiment_id == row.id).order_by(TrialRow.trial_index)
+    trials = []
+    for trial_row in plain_rows(conn, trial_select(row.id)):
+        trial, stored = loaded_trial(trial_row)
+        snapshots[trial.index] = stored
+        trials.append(trial)
+    experiment.add_existing_trials(trials)
+    data_rows = plain_rows(
+        conn, select(*DATA_SELECT).where(DataRow.experiment_id == row.id).order_by(DataRow.id)
     )
-    for trial_row in trial_rows:
-        arm_name, parameters = arms[trial_row.trial_index]
-        trial = trial_from_row(trial_row, arm_name, parameters)
-        experiment.add_existing_trial(trial)
-        texts = {"run_metadata": trial_row.run_metadata, "stop_metadata": trial_row.stop_metadata}
-        snapshots[trial.index] = snapshot(trial_values(trial), texts)
-    data = conn.execute(
-        select(
-            DataRow.trial_index,
-            DataRow.arm_name,
-            DataRow.metric_name,
-            DataRow.mean,
-            DataRow.sem,
-            DataRow.step,
-            DataRow.batch,
-        )
-        .where(DataRow.experiment_id == row.id)
-        .order_by(DataRow.id)
-    ).all()
-    attach_stored_data(experiment, data)
+    data = stored_data(data_rows)
+    if data is not None:
+        experiment.attach_data(data)
     strategy_row = conn.execute(
         select(GenerationStrategyRow).where(GenerationStrategyRow.experiment_id == row.id)
     ).one_or_none()
@@ -153,7 +122,7 @@ def read_experiment(conn: Connection, name: str, registry: Registry) -> LoadedEx
         generation_strategy=strategy,
         strategy_state=state_text,
         lease_version=lease.read(conn, row.id).version,
-        last_batch=max((int(r.batch) for r in data), default=0),
+        last_batch=last_batch(data_rows),
         snapshots=snapshots,
     )
 

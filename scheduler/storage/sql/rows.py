@@ -6,17 +6,12 @@ compares against it and writes only trials (and columns) that changed.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
-import pandas as pd
-
-from scheduler.core.clock import as_utc
 from scheduler.core.data import Data
-from scheduler.core.experiment import Experiment
-from scheduler.core.trial import Arm, Trial, TrialStatus
+from scheduler.core.trial import Trial
 from scheduler.storage.sql.engine import json_dumps
 
 #: Trial columns that change over a trial's life, in snapshot order.
@@ -73,30 +68,31 @@ def snapshot(values: dict[str, Any], json_texts: dict[str, str] | None = None) -
     )
 
 
+def same_as_stored(trial: Trial, old: Snapshot) -> bool:
+    """Whether `trial` still matches its snapshot, taking its metadata as unchanged.
+
+    For a trial just loaded: metadata dicts cannot be compared as text without
+    encoding them, and nothing but the loop changes them; any other column
+    that changed makes the caller compare (and encode) everything.
+    """
+    return (
+        trial.status.value == old[0]
+        and trial.time_created == old[3]
+        and trial.time_staged == old[4]
+        and trial.time_run_started == old[5]
+        and trial.time_completed == old[6]
+        and trial.failed_reason == old[7]
+        and trial.ttl_seconds == old[8]
+        and trial.generation_step == old[9]
+    )
+
+
 def _json_text(value: Any) -> str:
     return "{}" if value == {} else json_dumps(value)
 
 
 def changed_columns(old: Snapshot, new: Snapshot) -> list[str]:
     return [c for c, a, b in zip(TRIAL_COLUMNS, old, new, strict=True) if a != b]
-
-
-def trial_from_row(row: Any, arm_name: str, parameters: dict[str, Any]) -> Trial:
-    """A trial from a row whose JSON columns were read as text."""
-    return Trial(
-        index=int(row.trial_index),
-        arm=Arm(parameters=parameters, name=arm_name),
-        status=TrialStatus(row.status),
-        run_metadata=json.loads(row.run_metadata) if row.run_metadata else {},
-        stop_metadata=json.loads(row.stop_metadata) if row.stop_metadata else {},
-        time_created=as_utc(row.time_created),  # type: ignore[arg-type]
-        time_staged=as_utc(row.time_staged),
-        time_run_started=as_utc(row.time_run_started),
-        time_completed=as_utc(row.time_completed),
-        failed_reason=row.failed_reason,
-        ttl_seconds=row.ttl_seconds,
-        generation_step=row.generation_step,
-    )
 
 
 def _number(value: Any) -> float | None:
@@ -131,33 +127,3 @@ def data_rows(data: Data, experiment_id: int, batch: int) -> list[dict[str, Any]
             strict=True,
         )
     ]
-
-
-DATA_COLUMNS = ("trial_index", "arm_name", "metric_name", "mean", "sem", "step", "batch")
-
-
-def attach_stored_data(experiment: Experiment, rows: Sequence[Any]) -> None:
-    """Rebuild each trial's data from stored rows, as `attach_data` left it.
-
-    Rows come in insertion order; per trial, metric and step only the latest
-    batch counts. Per step, because the loop stores a running trial's curve
-    points as they arrive and then only the rows not stored yet
-    (`scheduler.progress_log`): a curve is spread over batches. Rows without
-    a step (a final value) share one key, so a re-fetch still replaces them.
-    One frame is validated and attached for all trials at once (`attach_data`
-    per trial would take seconds at 10,000 trials).
-    """
-    if not rows:
-        return
-    columns = dict(zip(DATA_COLUMNS, zip(*rows, strict=True), strict=True))
-    df = pd.DataFrame({name: list(values) for name, values in columns.items()})
-    step_key = pd.to_numeric(df["step"]).fillna(float("-inf"))
-    latest = df.groupby([df["trial_index"], df["metric_name"], step_key], sort=False)[
-        "batch"
-    ].transform("max")
-    df = df[df["batch"] == latest].drop(columns=["batch"])
-    df["mean"] = pd.to_numeric(df["mean"]).astype(float)
-    df["sem"] = pd.to_numeric(df["sem"]).astype(float)
-    if df["step"].isna().all():
-        df = df.drop(columns=["step"])
-    experiment.attach_data(Data(df))

@@ -18,7 +18,6 @@ creation time) is loaded whole again.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import func, select
@@ -26,11 +25,11 @@ from sqlalchemy.engine import Connection
 
 from scheduler.core.experiment import Experiment
 from scheduler.storage.registry import Registry
+from scheduler.storage.sql.bulk import DATA_SELECT, stored_data, trial_from_row, trial_select
 from scheduler.storage.sql.engine import connect
 from scheduler.storage.sql.migrate import checked_engine
-from scheduler.storage.sql.models import ArmRow, DataRow, TrialRow
-from scheduler.storage.sql.reader import TRIAL_SELECT, experiment_row, read_experiment, text_of
-from scheduler.storage.sql.rows import attach_stored_data, trial_from_row
+from scheduler.storage.sql.models import DataRow, TrialRow
+from scheduler.storage.sql.reader import experiment_row, read_experiment
 
 
 class ExperimentWatcher:
@@ -72,26 +71,13 @@ class ExperimentWatcher:
         where = TrialRow.trial_index > newest
         if open_indices:
             where = where | TrialRow.trial_index.in_(open_indices)
-        rows = conn.execute(
-            select(*TRIAL_SELECT)
-            .where(TrialRow.experiment_id == self._experiment_id, where)
-            .order_by(TrialRow.trial_index)
-        ).all()
+        rows = conn.execute(trial_select(self._experiment_id, where)).all()
         if not rows:
             return False
-        arms = {
-            r.trial_index: (r.name, json.loads(r.parameters))
-            for r in conn.execute(
-                select(ArmRow.trial_index, ArmRow.name, text_of(ArmRow.parameters)).where(
-                    ArmRow.experiment_id == self._experiment_id,
-                    ArmRow.trial_index.in_([row.trial_index for row in rows]),
-                )
-            )
-        }
         changed = False
         for row in rows:
             known = experiment.trials.get(int(row.trial_index))
-            trial = trial_from_row(row, *arms[row.trial_index])
+            trial = trial_from_row(row)
             if known is not None and _same(known, trial):
                 continue
             experiment.add_existing_trial(trial)
@@ -100,23 +86,16 @@ class ExperimentWatcher:
 
     def _read_data(self, conn: Connection) -> bool:
         rows = conn.execute(
-            select(
-                DataRow.trial_index,
-                DataRow.arm_name,
-                DataRow.metric_name,
-                DataRow.mean,
-                DataRow.sem,
-                DataRow.step,
-                DataRow.batch,
-                DataRow.id,
-            )
+            select(*DATA_SELECT, DataRow.id)
             .where(DataRow.experiment_id == self._experiment_id, DataRow.id > self._last_data_id)
             .order_by(DataRow.id)
         ).all()
         if not rows:
             return False
         self._last_data_id = int(rows[-1].id)
-        attach_stored_data(self.experiment, [tuple(row)[:-1] for row in rows])
+        data = stored_data([tuple(row)[:-1] for row in rows])
+        if data is not None:
+            self.experiment.attach_data(data)
         return True
 
 
