@@ -30,7 +30,9 @@ class BestPointFinder:
 
     def __init__(self, max_observations_for_model: int = MAX_OBSERVATIONS_FOR_MODEL_BEST) -> None:
         self.max_observations_for_model = max_observations_for_model
-        self._answer: tuple[tuple[Any, ...], BestTrial | None] | None = None  # (key, answer)
+        #: The last answer with and without the model: {use_model: (key, answer)}, so a
+        #: progress bar (model) and a trial log (observed) do not evict each other.
+        self._answers: dict[bool, tuple[tuple[Any, ...], BestTrial | None]] = {}
         self._model: BestPointModel | None = None  # warm-starts the next fit
 
     def _uses_model(self, experiment: Experiment, use_model_predictions: bool) -> bool:
@@ -43,10 +45,11 @@ class BestPointFinder:
         """(index, parameters, metric means) of the best feasible trial (a copy)."""
         use_model = self._uses_model(experiment, use_model_predictions)
         completed = experiment.count_by_status(TrialStatus.COMPLETED)
-        key = (use_model, kernel, completed, experiment.data_version)
-        if self._answer is None or self._answer[0] != key:
-            self._answer = (key, self._find(experiment, use_model, kernel))
-        return copy.deepcopy(self._answer[1])
+        key = (kernel, completed, experiment.data_version)
+        cached = self._answers.get(use_model)
+        if cached is None or cached[0] != key:
+            cached = self._answers[use_model] = (key, self._find(experiment, use_model, kernel))
+        return copy.deepcopy(cached[1])
 
     def _find(
         self, experiment: Experiment, use_model: bool, kernel: str | None

@@ -49,6 +49,8 @@ class Experiment:
         self._data: dict[int, Data] = {}
         #: Grows with every `attach_data`: what was computed from the data is stale.
         self.data_version = 0
+        #: The last `lookup_data` answer: (data_version, trial indices or None, data).
+        self._last_lookup: tuple[int, tuple[int, ...] | None, Data] | None = None
         # Indexes kept up to date by `status_changed`, so the scheduler's
         # per-poll questions cost O(outstanding trials), not O(all trials).
         self._by_status: dict[TrialStatus, dict[int, Trial]] = {s: {} for s in TrialStatus}
@@ -190,11 +192,25 @@ class Experiment:
         self.data_version += 1
 
     def lookup_data(self, trial_indices: Iterable[int] | None = None) -> Data:
-        indices = self._data.keys() if trial_indices is None else trial_indices
-        return Data.from_multiple(self._data[i] for i in indices if i in self._data)
+        """The data of `trial_indices` (default: every trial), as one `Data`.
+
+        The last answer is kept until the next `attach_data`: a poll's
+        listeners (the trial log, the metrics, a progress bar) ask the same
+        question, and joining every trial's frame costs time in proportion to
+        the experiment. Callers must not change the frame they get.
+        """
+        key = None if trial_indices is None else tuple(trial_indices)
+        cached = self._last_lookup
+        if cached is not None and cached[0] == self.data_version and cached[1] == key:
+            return cached[2]
+        indices = self._data.keys() if key is None else key
+        data = Data.from_multiple(self._data[i] for i in indices if i in self._data)
+        self._last_lookup = (self.data_version, key, data)
+        return data
 
     def lookup_trial_data(self, trial_index: int) -> Data:
-        return self._data.get(trial_index, Data())
+        found = self._data.get(trial_index)
+        return found if found is not None else Data()  # an empty Data costs a DataFrame
 
     def objective_mean_of(self, trial_index: int) -> float | None:
         """Final mean of the first objective metric for one trial, if observed."""

@@ -26,6 +26,7 @@ from scheduler.core.trial import Trial, TrialStatus
 from scheduler.listeners import SchedulerListener
 
 if TYPE_CHECKING:
+    from scheduler.analysis.best_finder import BestTrial
     from scheduler.scheduler import Scheduler
 
 _POLL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -137,7 +138,7 @@ class SchedulerMetrics(SchedulerListener):
 
     def on_poll(self, scheduler: Scheduler, seconds: float) -> None:
         self.observe_poll(seconds)
-        self.update_from(scheduler.experiment)
+        self.show(scheduler.experiment, scheduler.get_best_trial(use_model_predictions=False))
 
     def on_generate(self, scheduler: Scheduler, trials: Sequence[Trial], seconds: float) -> None:
         self.observe_generation(seconds)
@@ -149,10 +150,14 @@ class SchedulerMetrics(SchedulerListener):
         """Refresh the trial counts and the best value from the experiment."""
         from scheduler.analysis.report import best_observed_trial
 
+        self.show(experiment, best_observed_trial(experiment))
+
+    def show(self, experiment: Experiment, best: BestTrial | None) -> None:
+        """Refresh the trial counts, and the best value from `best` (the best observed
+        trial, as the loop's cached `get_best_trial(use_model_predictions=False)`)."""
         for status, count in experiment.status_counts().items():
             self.trials.labels(self.experiment_name, status).set(count)
         config = experiment.optimization_config
-        best = best_observed_trial(experiment)
         if config is not None and best is not None:
             metric = config.objectives[0].metric.name
             value = best[2].get(metric)

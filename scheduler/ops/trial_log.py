@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from scheduler.analysis.report import best_observed_trial
 from scheduler.core.trial import Trial, TrialStatus
 from scheduler.listeners import SchedulerListener
 
@@ -23,11 +22,15 @@ logger = logging.getLogger("scheduler.trials")
 
 
 class TrialLog(SchedulerListener):
-    """Logs each completed or early-stopped trial with its values and the best so far."""
+    """Logs each completed or early-stopped trial with its values and the best so far.
+
+    The best so far is the scheduler's cached answer (`get_best_trial` on
+    observed values), found once per state of the data, not once per trial.
+    """
 
     def on_trial_status(self, scheduler: Scheduler, trial: Trial, previous: TrialStatus) -> None:
         if trial.status is TrialStatus.COMPLETED:
-            best = best_observed_trial(scheduler.experiment)
+            best = scheduler.get_best_trial(use_model_predictions=False)
             leader = "none feasible" if best is None else f"trial {best[0]}"
             logger.info("trial %d completed: %s (best: %s)", trial.index, _values(trial), leader)
         elif trial.status is TrialStatus.EARLY_STOPPED:
@@ -43,5 +46,5 @@ def _values(trial: Trial) -> str:
     df = experiment.lookup_trial_data(trial.index).final().df
     if df.empty:
         return "no data"
-    last = df.groupby("metric_name", sort=False)["mean"].last()
+    last = dict(zip(df["metric_name"].tolist(), df["mean"].tolist(), strict=True))
     return ", ".join(f"{name}={value:.6g}" for name, value in last.items())
