@@ -105,8 +105,9 @@ class Launch:
 
     time: float
     deployed: int
-    out: int
+    out: int  # trials running after it
     created: int  # trials the experiment has after it (the budget used so far)
+    waiting: int  # CANDIDATE trials after it
 
 
 def run_fleet(
@@ -115,8 +116,10 @@ def run_fleet(
     fleet: int,
     total_trials: int,
     seed: int = 0,
+    **options: Any,
 ) -> tuple[Experiment, list[Launch]]:
-    """Run the real loop on a `ClockFleet`; the model step (if any) is `RecordingModel`."""
+    """Run the real loop on a `ClockFleet` (`options`: more `SchedulerOptions`);
+    the model step (if any) is `RecordingModel`."""
     for step in strategy.steps:
         if step.model_name == "BoTorch":
             step.model, step.model_kwargs = MODEL, {}
@@ -135,6 +138,7 @@ def run_fleet(
         init_seconds_between_polls=0.0,
         min_seconds_before_poll=0.0,
         logging_level=logging.WARNING,
+        **options,
     )
     scheduler = Scheduler(experiment, strategy, options)
     launches: list[Launch] = []
@@ -142,8 +146,9 @@ def run_fleet(
 
     def recorded(remaining: int) -> int:
         deployed = launch(remaining)
-        out = len(experiment.pending_trials)
-        launches.append(Launch(runner.now, deployed, out, experiment.num_trials))
+        out = len(experiment.running_trials)
+        waiting = len(experiment.trials_by_status(TrialStatus.CANDIDATE))
+        launches.append(Launch(runner.now, deployed, out, experiment.num_trials, waiting))
         return deployed
 
     scheduler._launch = recorded  # type: ignore[method-assign]

@@ -124,3 +124,24 @@ def test_the_config_sizes_the_strategy_to_max_pending_trials() -> None:
     config = parse_config(data)
     sobol = build_generation_strategy(config, build_search_space(config)).steps[0]
     assert (sobol.num_trials, sobol.min_trials_observed, sobol.fill_while_waiting) == (16, 6, 5)
+
+
+def test_generate_ahead_keeps_one_candidate_ready_and_spends_the_budget() -> None:
+    experiment, launches = run_fleet(
+        fleet_strategy(8, 64), unit_space(6), fleet=8, total_trials=64, generate_ahead=True
+    )
+    assert len(experiment.trials_by_status(TrialStatus.COMPLETED)) == 64
+    assert not experiment.trials_by_status(TrialStatus.CANDIDATE)
+    busy = [launch for launch in launches if launch.created < 63]
+    assert [launch.out for launch in busy] == [8] * len(busy)
+    # Once the model proposes, a spare waits for the next free worker: every
+    # model trial after the first few was made before its slot freed.
+    model_phase = [launch for launch in busy if launch.created > 16]
+    assert model_phase and all(launch.waiting == 1 for launch in model_phase)
+    # The spare is a pending point too: the model sees the fleet plus it.
+    assert max(call.pending for call in RecordingModel.calls) == 8
+
+
+def test_without_generate_ahead_no_candidate_waits() -> None:
+    _, launches = run_fleet(fleet_strategy(8, 64), unit_space(6), fleet=8, total_trials=64)
+    assert all(launch.waiting == 0 for launch in launches)
