@@ -2,23 +2,27 @@
 
     python -m bench.fleet_utilization [--workers 8] [--trials 64]
                                       [--min-seconds 2 --max-seconds 5] [--seeds 1]
-                                      [--poll-seconds 0.25] [--only today|fleet]
+                                      [--poll-seconds 0.1] [--variants today,fleet,ahead]
 
 Starts `--workers` real `celery worker` processes (concurrency 1 each) on a
 private Redis database, loading `bench.fleet_objective` (Hartmann6 that sleeps
 U(min, max) seconds and reports its own start and end), and runs the
 scheduler with `max_pending_trials = workers` and `total_trials = --trials`
-twice per seed: with today's default strategy (`choose_generation_strategy`
-without the fleet size) and with the fleet-sized one (`fleet_size=workers`,
-as `build_generation_strategy` passes `scheduler.max_pending_trials`).
+per seed and variant: **today**, `choose_generation_strategy` without the
+fleet size (the default before the fleet-sized strategy); **fleet**, with
+`fleet_size=workers` (what `build_generation_strategy` now passes from
+`scheduler.max_pending_trials`); **ahead**, that and
+`SchedulerOptions(generate_ahead=True)`.
 
 Printed per run: **utilization**, busy worker-seconds (each trial's
 `finished_at - started_at` as the worker reported it) over `workers x (last
 result - first deploy)`; the same up to the moment the last trial was
 deployed (**while the budget lasts**: after it the fleet can only drain);
-the Sobol and BoTorch trial counts; the median seconds the loop spent in one
-`gen` call per trial generated; busy workers sampled at a few instants; and
-the best Hartmann6 value (optimum -3.32237) found by those instants.
+the Sobol and BoTorch trial counts; a worker's idle gap between its
+consecutive trials and the seconds the loop spent generating and polling;
+busy workers sampled at a few instants; and the best Hartmann6 value
+(optimum -3.32237) found by those instants. `bench.fleet_virtual` runs the
+same on a virtual clock, where generation takes no time.
 """
 
 from __future__ import annotations

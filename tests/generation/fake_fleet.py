@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,14 +70,22 @@ register_generator(MODEL, RecordingModel)
 class ClockFleet(FunctionRunner):
     """Trials last U(2, 5) virtual seconds; a poll jumps to the next end."""
 
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__(lambda p: {"f": sum(float(v) for v in p.values())})  # type: ignore[arg-type]
+    def __init__(
+        self,
+        seed: int = 0,
+        function: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        seconds: tuple[float, float] = (2.0, 5.0),
+    ) -> None:
+        super().__init__(function or (lambda p: {"f": sum(float(v) for v in p.values())}))
         self.now = 0.0
+        self.starts: dict[int, float] = {}
         self.ends: dict[int, float] = {}
         self._rng = random.Random(seed)
+        self._seconds = seconds
 
     def run(self, trial: Trial) -> dict[str, Any]:
-        self.ends[trial.index] = self.now + self._rng.uniform(2.0, 5.0)
+        self.starts[trial.index] = self.now
+        self.ends[trial.index] = self.now + self._rng.uniform(*self._seconds)
         return super().run(trial)
 
     def poll_trial_status(self, trials: Iterable[Trial]) -> dict[TrialStatus, set[int]]:
