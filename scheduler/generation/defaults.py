@@ -102,7 +102,8 @@ def choose_generation_strategy(
     fleet no larger than half the default design sees no change, and without
     `fleet_size` the strategy is as it always was. An explicit
     `num_initialization_trials` is used as given (the model then waits for
-    half of it).
+    half of it). A `max_parallelism_cap` below `fleet_size` is the fleet the
+    strategy sizes for, since no more trials can be out at once.
 
     A model cannot beat trying everything: when every parameter is discrete and
     the space has no more points than the budget (`num_trials`, or
@@ -121,6 +122,8 @@ def choose_generation_strategy(
         )
         return GenerationStrategy(steps=[only], seed=random_seed)
     dims = len(search_space.tunable_parameters)
+    if fleet_size is not None and max_parallelism_cap is not None:
+        fleet_size = min(fleet_size, max_parallelism_cap)  # no more can be out at once
     fill = 0
     if num_initialization_trials:
         num_init = num_initialization_trials

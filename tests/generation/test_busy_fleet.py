@@ -85,6 +85,13 @@ def test_without_a_fleet_the_default_strategy_is_unchanged() -> None:
     assert model.model_name == Models.BOTORCH.value
 
 
+def test_a_lower_parallelism_cap_is_the_fleet_sized_for() -> None:
+    capped = choose_generation_strategy(
+        unit_space(6), max_parallelism_cap=4, num_trials=96, fleet_size=16
+    )
+    assert capped.steps[0].num_trials == 12  # 4 out at once: the default design
+
+
 def test_fill_while_waiting_replaces_each_observed_trial_up_to_its_limit() -> None:
     first = GenerationStep(Models.SOBOL, num_trials=4, min_trials_observed=3, fill_while_waiting=1)
     strategy = GenerationStrategy([first, GenerationStep(Models.SOBOL, num_trials=-1)], seed=0)
