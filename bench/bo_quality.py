@@ -335,6 +335,7 @@ def run_once(
             max_parallelism_cap=problem.parallelism,
             num_trials=problem.num_trials,
             random_seed=seed,
+            fleet_size=problem.parallelism,  # as the config passes max_pending_trials
         ).steps
         for step in steps:
             if step.model_name == Models.BOTORCH.value:

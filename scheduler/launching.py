@@ -68,6 +68,7 @@ class LaunchMixin(DeployMixin):
         self._expire_candidates()
         slots = self._slots(remaining)
         if slots <= 0:
+            self._generate_ahead(remaining)
             return 0
         trials = self.candidate_trials[:slots]
         room = self._new_trial_room(slots - len(trials))
@@ -83,7 +84,29 @@ class LaunchMixin(DeployMixin):
                 "the generation strategy may propose no trial now and none is pending, "
                 "so it never will; check its steps (num_trials, min_trials_observed)"
             )
-        return self._deploy(trials)
+        deployed = self._deploy(trials)
+        if deployed >= slots:
+            self._generate_ahead(remaining - deployed)
+        return deployed
+
+    def _generate_ahead(self, remaining: int) -> None:
+        """With `generate_ahead`, keep one CANDIDATE ready while every slot is busy.
+
+        Generation takes a model tenths of a second per trial; made after a
+        slot frees, that is time its worker idles. The spare is made while
+        the workers are busy and deployed the moment one frees (candidates go
+        first). Never the last trial of the run or the budget, so the run
+        never ends with it undeployed.
+        """
+        total = self.options.total_trials
+        if (
+            self.options.generate_ahead
+            and not self.candidate_trials
+            and remaining > 1
+            and (total is None or total - self.experiment.num_trials > 1)
+            and self._new_trial_room(1) > 0
+        ):
+            self._generate(1)
 
     def _generate(self, n: int) -> list[Trial]:
         """Propose `n` new arms as CANDIDATE trials, saved and announced."""

@@ -27,6 +27,9 @@ class SchedulerOptions:
         min_seconds_before_poll: wait after deploying trials before polling them.
         run_trials_in_batches: deploy with one `Runner.run_multiple` call, as many
             trials as `Runner.poll_available_capacity` says the fleet can take.
+        generate_ahead: while every slot is busy, generate the next trial as a
+            CANDIDATE, deployed the moment a slot frees, so no worker waits for
+            the model (the spare is proposed one result earlier).
         wait_for_running_trials: when the budget is deployed, wait for the trials
             still out before returning (False: return at once, they stay running).
         early_stopping_strategy: object with `should_stop_trials_early`.
@@ -50,6 +53,7 @@ class SchedulerOptions:
     seconds_between_polls_backoff_factor: float = 1.5
     max_seconds_between_polls: float = 30.0
     run_trials_in_batches: bool = False
+    generate_ahead: bool = False
     wait_for_running_trials: bool = True
     early_stopping_strategy: Any = None
     global_stopping_strategy: Any = None
@@ -170,6 +174,7 @@ class SchedulerOptions:
 
 _BOOLEANS = (
     "run_trials_in_batches",
+    "generate_ahead",
     "wait_for_running_trials",
     "validate_metrics",
     "suppress_storage_errors_after_retries",

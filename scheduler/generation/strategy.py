@@ -41,7 +41,13 @@ class GenerationStep:
 
     `max_parallelism` caps trials out at once while this step is current;
     `min_trials_observed` of this step's trials must have data before the
-    strategy moves on to the next step.
+    strategy moves on to the next step. While it waits for them, the step
+    proposes nothing more, unless `fill_while_waiting` > 0: then it replaces
+    each of its trials that got data with a new one (never more than
+    `num_trials` of its trials in flight), up to `fill_while_waiting` trials
+    beyond `num_trials`, so the workers those trials free are not left idle
+    while the next step cannot start (it needs at most
+    `min_trials_observed - 1` for that).
     """
 
     model: str | Models
@@ -49,6 +55,7 @@ class GenerationStep:
     max_parallelism: int | None = None
     min_trials_observed: int = 0
     enforce_num_trials: bool = True
+    fill_while_waiting: int = 0
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     name: str = ""
 
@@ -64,6 +71,10 @@ class GenerationStep:
             raise InvalidSchedulerOptionsError(
                 f"GenerationStep({self.model}) max_parallelism="
                 f"{self.max_parallelism}; use a positive number or None."
+            )
+        if self.fill_while_waiting < 0:
+            raise InvalidSchedulerOptionsError(
+                f"GenerationStep({self.model}) fill_while_waiting must be >= 0."
             )
         if self.min_trials_observed < 0:
             raise InvalidSchedulerOptionsError(
@@ -173,7 +184,14 @@ class GenerationStrategy:
         step = self.current_step(experiment)
         allowed: int | None = None
         if step.num_trials != -1:
-            remaining = step.num_trials - self._counted(experiment, step)
+            counted = self._counted(experiment, step)
+            remaining = step.num_trials - counted
+            if remaining <= 0 and step.fill_while_waiting:
+                observed = self._observed(experiment, step)
+                if observed < step.min_trials_observed:
+                    in_flight = counted - observed  # one new trial per observed one
+                    extra = step.num_trials + step.fill_while_waiting - counted
+                    remaining = min(step.num_trials - in_flight, extra)
             if remaining <= 0 and step.enforce_num_trials:
                 return 0  # waiting for min_trials_observed, or exhausted
             if step.enforce_num_trials:

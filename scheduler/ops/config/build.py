@@ -163,7 +163,13 @@ def build_experiment(config: ExperimentConfig, app: Any = None) -> Experiment:
 def build_generation_strategy(
     config: ExperimentConfig, search_space: SearchSpace
 ) -> GenerationStrategy:
-    """`choose_generation_strategy` (auto) or a Sobol-only strategy."""
+    """`choose_generation_strategy` (auto) or a Sobol-only strategy.
+
+    The auto strategy is sized to the fleet: `scheduler.max_pending_trials` is
+    the number of trials the user keeps out at once, so the initial design
+    and the handover to the model keep that many workers busy
+    (`choose_generation_strategy`'s `fleet_size`).
+    """
     from scheduler.generation import (
         GenerationStep,
         GenerationStrategy,
@@ -182,7 +188,14 @@ def build_generation_strategy(
             num_trials=config.scheduler.total_trials,
             num_initialization_trials=g.num_initialization_trials,
             random_seed=g.seed,
+            fleet_size=_fleet_size(config),
         )
+
+
+def _fleet_size(config: ExperimentConfig) -> int:
+    """`scheduler.max_pending_trials`, set or defaulted (a field `derived` adds from
+    `SchedulerOptions` at import time, so read through `model_dump`)."""
+    return int(config.scheduler.model_dump(include={"max_pending_trials"})["max_pending_trials"])
 
 
 def build_options(config: ExperimentConfig) -> SchedulerOptions:
