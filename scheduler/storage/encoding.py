@@ -286,17 +286,18 @@ def generation_strategy_to_json(strategy: GenerationStrategy) -> JSON:
                 f"GenerationStep {step.name!r} has model_kwargs {step.model_kwargs!r} that "
                 f"are not JSON-safe ({exc}); storage needs plain JSON values there."
             ) from exc
-        steps.append(
-            {
-                "model": step.model_name,
-                "num_trials": step.num_trials,
-                "max_parallelism": step.max_parallelism,
-                "min_trials_observed": step.min_trials_observed,
-                "enforce_num_trials": step.enforce_num_trials,
-                "model_kwargs": dict(step.model_kwargs),
-                "name": step.name,
-            }
-        )
+        encoded = {
+            "model": step.model_name,
+            "num_trials": step.num_trials,
+            "max_parallelism": step.max_parallelism,
+            "min_trials_observed": step.min_trials_observed,
+            "enforce_num_trials": step.enforce_num_trials,
+            "model_kwargs": dict(step.model_kwargs),
+            "name": step.name,
+        }
+        if step.fill_while_waiting:  # absent when 0: strategies stored before it still match
+            encoded["fill_while_waiting"] = step.fill_while_waiting
+        steps.append(encoded)
     return {"name": strategy.name, "seed": strategy.seed, "steps": steps}
 
 

@@ -217,3 +217,18 @@ def test_generation_strategy_round_trip_continues_sobol(db_url: str) -> None:
     assert generation_strategy_to_json(rebuilt) == generation_strategy_to_json(strategy)
     assert [s.name for s in rebuilt.steps] == ["Sobol", "Sobol#2"]
     assert rebuilt.gen(loaded, 1)[0].parameters == expected_next
+
+
+def test_a_fleet_sized_strategy_keeps_its_fill_while_waiting_when_stored() -> None:
+    """A resumed fleet-sized strategy still fills the handover wait (a lost
+    `fill_while_waiting` would leave workers idle after every resume)."""
+    from scheduler.generation import choose_generation_strategy
+    from scheduler.storage.encoding import generation_strategy_from_json
+
+    strategy = choose_generation_strategy(branin_space(), num_trials=100, fleet_size=16)
+    filling = [s.fill_while_waiting for s in strategy.steps]
+    assert any(filling)
+    rebuilt = generation_strategy_from_json(generation_strategy_to_json(strategy), None)
+    assert [s.fill_while_waiting for s in rebuilt.steps] == filling
+    plain = generation_strategy_to_json(choose_generation_strategy(branin_space(), num_trials=30))
+    assert all("fill_while_waiting" not in step for step in plain["steps"])  # as stored before
