@@ -14,6 +14,7 @@ from scheduler.core.parameters import TParameterization
 from scheduler.core.runner import Runner
 from scheduler.core.search_space import SearchSpace
 from scheduler.core.trial import Arm, Trial, TrialStatus
+from scheduler.core.trial_data import TrialData
 
 
 def arm_key(parameters: TParameterization) -> tuple[tuple[str, str, object], ...]:
@@ -46,11 +47,9 @@ class Experiment:
         self.is_test = is_test
         self.description = description
         self.trials: dict[int, Trial] = {}
-        self._data: dict[int, Data] = {}
+        self._data = TrialData()
         #: Grows with every `attach_data`: what was computed from the data is stale.
         self.data_version = 0
-        #: The last `lookup_data` answer: (data_version, trial indices or None, data).
-        self._last_lookup: tuple[int, tuple[int, ...] | None, Data] | None = None
         # Indexes kept up to date by `status_changed`, so the scheduler's
         # per-poll questions cost O(outstanding trials), not O(all trials).
         self._by_status: dict[TrialStatus, dict[int, Trial]] = {s: {} for s in TrialStatus}
@@ -181,32 +180,15 @@ class Experiment:
         """Store fetched data; a trial's newer rows replace its older ones per metric.
 
         Data of many trials at once (e.g. a whole stored experiment) costs one
-        sort, not a filter per trial.
+        sort, not a filter per trial (see `scheduler.core.trial_data`).
         """
-        for index, new in data.split_by_trial().items():
-            old = self._data.get(index)
-            if old is not None:
-                kept = old.filter(metric_names=old.metric_names - new.metric_names)
-                new = Data.from_multiple([kept, new])
-            self._data[index] = new
+        self._data.attach(data)
         self.data_version += 1
 
     def lookup_data(self, trial_indices: Iterable[int] | None = None) -> Data:
-        """The data of `trial_indices` (default: every trial), as one `Data`.
-
-        The last answer is kept until the next `attach_data`: a poll's
-        listeners (the trial log, the metrics, a progress bar) ask the same
-        question, and joining every trial's frame costs time in proportion to
-        the experiment. Callers must not change the frame they get.
-        """
-        key = None if trial_indices is None else tuple(trial_indices)
-        cached = self._last_lookup
-        if cached is not None and cached[0] == self.data_version and cached[1] == key:
-            return cached[2]
-        indices = self._data.keys() if key is None else key
-        data = Data.from_multiple(self._data[i] for i in indices if i in self._data)
-        self._last_lookup = (self.data_version, key, data)
-        return data
+        """The data of `trial_indices` (default: every trial), as one `Data`, from the
+        experiment's joined frame (callers must not change the frame they get)."""
+        return self._data.all() if trial_indices is None else self._data.of(trial_indices)
 
     def lookup_trial_data(self, trial_index: int) -> Data:
         found = self._data.get(trial_index)
