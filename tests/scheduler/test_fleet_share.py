@@ -126,7 +126,10 @@ class CountingQueue(FakeJobQueue):
 
 
 def test_two_loops_on_threads_share_one_cap_and_a_finished_one_frees_its_share() -> None:
-    short, long = CountingQueue(polls_to_finish=2), CountingQueue(polls_to_finish=6)
+    # long's jobs finish only once short is done, so long outlasts short whatever
+    # the threads' timing; until then long holds what its share let it send.
+    short = CountingQueue(polls_to_finish=2)
+    long = CountingQueue(polls_to_finish=None, max_polls=1_000_000)
     out_at_deploy: list[int] = []
     lock = threading.Lock()
     for queue in (short, long):
@@ -136,21 +139,30 @@ def test_two_loops_on_threads_share_one_cap_and_a_finished_one_frees_its_share()
     for name, queue in (("short", short), ("long", long)):
         share.join(name)
         experiment = make_experiment(queue, name=name)
-        schedulers[name] = Scheduler(
-            experiment, sobol_only(), fast_options(max_pending_trials=4), fleet_share=share
+        options = fast_options(
+            max_pending_trials=4, init_seconds_between_polls=0.001, max_seconds_between_polls=0.01
         )
+        schedulers[name] = Scheduler(experiment, sobol_only(), options, fleet_share=share)
     budgets = {"short": 2, "long": 12}
     long_alone: list[int] = []
+
+    def short_done() -> bool:
+        trials = schedulers["short"].experiment.trials.values()
+        return len(trials) == budgets["short"] and all(t.status.is_terminal for t in trials)
 
     def run(name: str) -> None:
         schedulers[name].run_n_trials(max_trials=budgets[name])
         share.leave(name)
 
-    def watch_long(q: FakeJobQueue, _polls: int) -> None:
-        if not schedulers["short"].pending_trials and schedulers["short"].experiment.num_trials:
-            long_alone.append(len(q.active))
+    def finish_long_after_short(q: FakeJobQueue, _polls: int) -> None:
+        if not short_done():
+            return
+        long_alone.append(len(q.active))
+        for job in q.active:
+            if job.polls >= 2:
+                q.complete(job.trial_index)
 
-    long.on_poll = watch_long
+    long.on_poll = finish_long_after_short
     threads = [threading.Thread(target=run, args=(name,)) for name in schedulers]
     for thread in threads:
         thread.start()
@@ -161,4 +173,4 @@ def test_two_loops_on_threads_share_one_cap_and_a_finished_one_frees_its_share()
         statuses = [t.status for t in scheduler.experiment.trials.values()]
         assert statuses == [TrialStatus.COMPLETED] * budgets[name], name
     assert max(out_at_deploy) <= 4  # never more than the cap out between them
-    assert max(long_alone, default=0) == 4  # once short was done, long used the whole cap
+    assert max(long_alone) == 4  # once short was done, long used the whole cap
