@@ -21,7 +21,7 @@ conditional instead:
   the incumbent rather than to pending points: the penalizer removes the
   basin the greedy rule is stuck in, and log EI (Ament et al. 2023) still
   ranks the rest of the space where plain EI underflows to zero. Once an
-  escaped arm finds a promising region, later escape arms keep refining it
+  escaped arm finds a promising region, later escape arms may refine it
   (it is the best region outside the ball) until it beats the incumbent;
 - `"region"`: that arm maximizes qLogNEI inside a box of side `region`
   (unit cube) around the best observed arm outside the ball, a second trust
@@ -33,6 +33,13 @@ conditional instead:
 `r = radius * sqrt(d)` (a fraction of the unit cube's diagonal; d counts the
 relaxed dimensions). Several objectives have no single incumbent: the rule
 does not apply to them.
+
+Off by default: on Hartmann6@40 (`bench/README.md`, issue 16) no setting
+lowered the stuck count without costing converging seeds their refinement.
+The stall test rarely fires on a stuck seed (the second basin keeps yielding
+small gains), and escaped arms with `radius` 0.2 (0.49 in 6-d) land just
+outside the ball, still on the second basin's slope; with 0.35 they cross
+and rescue a few seeds but lose others'.
 """
 
 from __future__ import annotations
