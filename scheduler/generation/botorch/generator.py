@@ -51,6 +51,7 @@ from scheduler.generation.botorch.candidates import (
     propose_continuous,
     propose_discrete,
 )
+from scheduler.generation.botorch.copula import copula_transform
 from scheduler.generation.botorch.encoding import UnitCubeEncoder
 from scheduler.generation.botorch.escape import (
     EscapePlan,
@@ -113,6 +114,8 @@ class BoTorchGenerator(Generator):
       out of a ball of radius `escape_radius * sqrt(d)` around the incumbent
       (`"region"`: and searches a box of side `escape_region` around the best
       arm outside that ball); see `escape`;
+    - `output_copula`: fit a single unconstrained objective's GP to the normal
+      scores of its values (see `copula`; off by default);
     - `input_warping`: fit a Kumaraswamy warp of the inputs with each GP
       (see `modeling`; off by default);
     - `large_data_threshold`, `large_data_fit_points`: beyond the threshold of
@@ -144,6 +147,7 @@ class BoTorchGenerator(Generator):
         escape_window: int = 5,
         escape_tolerance: float = 1e-3,
         escape_region: float = 0.4,
+        output_copula: bool = False,
         large_data_threshold: int | None = large_data.DEFAULT_THRESHOLD,
         large_data_fit_points: int = large_data.DEFAULT_FIT_POINTS,
     ) -> None:
@@ -157,6 +161,7 @@ class BoTorchGenerator(Generator):
         self.explore_every = explore_every
         self.explore_beta = explore_beta
         self.input_warping = input_warping
+        self.output_copula = output_copula
         try:
             self.escape = EscapeSettings(
                 escape, escape_every, escape_radius, escape_window, escape_tolerance, escape_region
@@ -239,6 +244,9 @@ class BoTorchGenerator(Generator):
         feasible = [t for t, m in means.items() if spec.is_feasible(m)]
         arms = {t.index: t.arm.parameters for t in context.observed_trials}
         training = self._training_data(observations, means, spec, arms)
+        if self.output_copula and spec.num_objectives == 1 and not spec.constraints:
+            name = spec.metric_names[0]
+            training = {**training, name: copula_transform(training[name])}
         settings, mc_samples = self.settings, self.mc_samples
         if self.large_data.applies(len(means)):
             settings = self.large_data.optimizer_settings(settings)
