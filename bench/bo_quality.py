@@ -1,6 +1,7 @@
 """Optimization quality and generation speed of the default strategy vs Sobol-only.
 
-    python -m bench.bo_quality [--quick] [--seeds N] [--problems branin,hartmann6,...]
+    python -m bench.bo_quality [--quick] [--seeds N | --seed-list 3,7,...]
+                               [--problems branin,hartmann6,...] [--verbose] [--no-sobol]
                                [--kernel rbf|matern|dim-scaled-rbf] [--set key=value ...]
 
 Each problem runs the real closed loop: `Scheduler` + the in-process
@@ -327,8 +328,12 @@ def run_once(
     use_bo: bool,
     kernel: str = "rbf",
     model_kwargs: dict[str, Any] | None = None,
+    init_trials: int | None = None,
 ) -> tuple[float, TimedStrategy]:
-    """One closed-loop run; returns the final gap and the (timed) strategy."""
+    """One closed-loop run; returns the final gap and the (timed) strategy.
+
+    `init_trials` overrides the number of initial (center + Sobol) trials.
+    """
     if use_bo:
         steps = choose_generation_strategy(
             problem.search_space,
@@ -338,6 +343,8 @@ def run_once(
             fleet_size=problem.parallelism,  # as the config passes max_pending_trials
         ).steps
         for step in steps:
+            if step.model_name == Models.SOBOL.value and init_trials is not None:
+                step.num_trials = init_trials
             if step.model_name == Models.BOTORCH.value:
                 step.model_kwargs["kernel"] = kernel
                 step.model_kwargs.update(model_kwargs or {})
@@ -382,7 +389,13 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds instead of 5")
-    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1")
+    parser.add_argument(
+        "--seed-list",
+        default=None,
+        metavar="S1,S2,...",
+        help="run exactly these seeds (e.g. a problem's stuck ones) instead of --seeds",
+    )
     parser.add_argument("--problems", default=",".join(PROBLEMS))
     parser.add_argument(
         "--kernel", default="rbf", choices=KERNELS, help="the BoTorch step's GP kernel"
@@ -394,10 +407,20 @@ def main(argv: list[str] | None = None) -> None:
         metavar="KEY=VALUE",
         help="a BoTorch step model keyword argument (repeatable), e.g. --set maxiter=20",
     )
+    parser.add_argument(
+        "--init-trials",
+        type=int,
+        default=None,
+        metavar="N",
+        help="initial (center + Sobol) trials instead of the strategy's max(5, 2 d)",
+    )
     parser.add_argument("--no-sobol", action="store_true", help="skip the Sobol-only floor")
     parser.add_argument("--verbose", action="store_true", help="print every seed's gap")
     args = parser.parse_args(argv)
     seeds = args.seeds or (2 if args.quick else 5)
+    seed_list = (
+        [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(seeds))
+    )
     model_kwargs = parse_settings(args.set)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("scheduler").setLevel(logging.WARNING)
@@ -408,9 +431,11 @@ def main(argv: list[str] | None = None) -> None:
         f"{'wall s/BO':>11}{'cpu s/BO':>10}{'stuck':>7}{'se':>9}  target"
     )
     settings = "".join(f", {key}={value!r}" for key, value in model_kwargs.items())
+    if args.init_trials is not None:
+        settings += f", {args.init_trials} initial trials"
     print(
         f"parallelism {PARALLELISM} (asynchronous; 16 for hartmann6-16), "
-        f"seeds 0..{seeds - 1}, kernel {args.kernel}{settings}"
+        f"seeds {_describe(seed_list)}, kernel {args.kernel}{settings}"
     )
     print(header)
     print("-" * len(header))
@@ -419,8 +444,10 @@ def main(argv: list[str] | None = None) -> None:
         problem = PROBLEMS[key]()
         for method, use_bo in methods:
             gaps, wall, cpu = [], [], []
-            for seed in range(seeds):
-                gap, strategy = run_once(problem, seed, use_bo, args.kernel, model_kwargs)
+            for seed in seed_list:
+                gap, strategy = run_once(
+                    problem, seed, use_bo, args.kernel, model_kwargs, args.init_trials
+                )
                 gaps.append(gap)
                 wall.extend(strategy.wall_per_trial)
                 cpu.extend(strategy.cpu_per_trial)
@@ -439,7 +466,15 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
             if args.verbose:
-                print("    gaps: " + " ".join(f"{g:.4f}" for g in gaps), flush=True)
+                pairs = " ".join(f"{s}:{g:.4f}" for s, g in zip(seed_list, gaps, strict=True))
+                print("    gaps (seed:gap): " + pairs, flush=True)
+
+
+def _describe(seeds: list[int]) -> str:
+    """`0..19` for a range from 0, else the list."""
+    if seeds == list(range(len(seeds))):
+        return f"0..{len(seeds) - 1}"
+    return ",".join(str(s) for s in seeds)
 
 
 if __name__ == "__main__":

@@ -66,13 +66,18 @@ def propose_continuous(
     encoder: UnitCubeEncoder,
     settings: OptimizerSettings,
     taken: set[ArmKey],
+    bounds: Tensor | None = None,
 ) -> TParameterization | None:
-    """The best projected restart that is a new arm inside the space, or None."""
+    """The best projected restart that is a new arm inside the space, or None.
+
+    `bounds` (`2 x d`, inside the unit cube) narrows the search to a box.
+    """
+    bounds = encoder.bounds if bounds is None else bounds
     constraints = encoder.inequality_constraints() or None
-    starts = None if constraints is None else _feasible_starts(acqf, encoder, settings)
+    starts = None if constraints is None else _feasible_starts(acqf, bounds, encoder, settings)
     X, _ = optimize_acqf(
         acq_function=acqf,
-        bounds=encoder.bounds,
+        bounds=bounds,
         q=1,
         num_restarts=settings.num_restarts,
         raw_samples=None if starts is not None else settings.raw_samples,
@@ -97,10 +102,13 @@ def propose_continuous(
 
 
 def _feasible_starts(
-    acqf: AcquisitionFunction, encoder: UnitCubeEncoder, settings: OptimizerSettings
+    acqf: AcquisitionFunction,
+    bounds: Tensor,
+    encoder: UnitCubeEncoder,
+    settings: OptimizerSettings,
 ) -> Tensor | None:
     """`num_restarts x 1 x d` starting points inside the linear constraints, or None."""
-    X = draw_sobol_samples(encoder.bounds, n=settings.raw_samples, q=1)
+    X = draw_sobol_samples(bounds, n=settings.raw_samples, q=1)
     feasible = torch.ones(X.shape[0], dtype=torch.bool)
     for indices, coefficients, rhs in encoder.inequality_constraints():
         feasible &= (X[:, 0, indices] * coefficients).sum(-1) >= rhs

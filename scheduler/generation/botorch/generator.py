@@ -10,7 +10,10 @@ One call to `gen(n, context)`:
 3. propose `n` arms by sequential greedy optimization (`candidates`): each new
    arm joins `X_pending` before the next is optimized, so a batch spreads out;
    with `explore=`, every `explore_every`-th arm maximizes an exploring rule
-   instead (`exploration`: Thompson sampling or qUCB), to leave a local basin.
+   instead (`exploration`: Thompson sampling or qUCB), to leave a local basin;
+   with `escape=`, while the incumbent stalls every `escape_every`-th arm
+   avoids the incumbent's basin (`escape`: local penalization, or a second
+   trust region around the best arm outside it).
 
 Randomness (raw samples, MC base samples, fit restarts) is seeded from
 `seed + number of observed trials`, on a forked torch RNG, so the same seed and
@@ -48,7 +51,15 @@ from scheduler.generation.botorch.candidates import (
     propose_continuous,
     propose_discrete,
 )
+from scheduler.generation.botorch.copula import copula_transform
 from scheduler.generation.botorch.encoding import UnitCubeEncoder
+from scheduler.generation.botorch.escape import (
+    EscapePlan,
+    EscapeSettings,
+    ExcludedBasin,
+    is_escaping_turn,
+    plan_escape,
+)
 from scheduler.generation.botorch.exploration import (
     EXPLORE_RULES,
     build_exploring_acquisition,
@@ -97,6 +108,14 @@ class BoTorchGenerator(Generator):
       or `"ucb"`: every `explore_every`-th arm (by its ordinal among the
       trials) maximizes that rule instead, qUCB with `beta = explore_beta`
       (see `exploration`);
+    - `escape`: None (default), `"exclude"` or `"region"`: while the best
+      value gained at most `escape_tolerance` of the observed range over the
+      last `escape_window` observations, every `escape_every`-th arm keeps
+      out of a ball of radius `escape_radius * sqrt(d)` around the incumbent
+      (`"region"`: and searches a box of side `escape_region` around the best
+      arm outside that ball); see `escape`;
+    - `output_copula`: fit a single unconstrained objective's GP to the normal
+      scores of its values (see `copula`; off by default);
     - `input_warping`: fit a Kumaraswamy warp of the inputs with each GP
       (see `modeling`; off by default);
     - `large_data_threshold`, `large_data_fit_points`: beyond the threshold of
@@ -122,6 +141,13 @@ class BoTorchGenerator(Generator):
         explore_every: int = 3,
         explore_beta: float = 4.0,
         input_warping: bool = False,
+        escape: str | None = None,
+        escape_every: int = 3,
+        escape_radius: float = 0.2,
+        escape_window: int = 5,
+        escape_tolerance: float = 1e-3,
+        escape_region: float = 0.4,
+        output_copula: bool = False,
         large_data_threshold: int | None = large_data.DEFAULT_THRESHOLD,
         large_data_fit_points: int = large_data.DEFAULT_FIT_POINTS,
     ) -> None:
@@ -135,6 +161,13 @@ class BoTorchGenerator(Generator):
         self.explore_every = explore_every
         self.explore_beta = explore_beta
         self.input_warping = input_warping
+        self.output_copula = output_copula
+        try:
+            self.escape = EscapeSettings(
+                escape, escape_every, escape_radius, escape_window, escape_tolerance, escape_region
+            )
+        except ValueError as exc:
+            raise InvalidSchedulerOptionsError(f"BoTorch step: {exc}.") from exc
         try:
             self.large_data = large_data.LargeData(large_data_threshold, large_data_fit_points)
         except ValueError as exc:
@@ -177,18 +210,19 @@ class BoTorchGenerator(Generator):
         with _quiet(), _torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             try:
-                make_acqf, settings = self._prepare(context, seed)
+                make_acqf, settings, plan = self._prepare(context, seed)
             except (FallBack, ModelFitError) as exc:
                 return self._fallback(n, context, str(exc))
             except Exception as exc:  # whatever breaks modeling must not stop the loop
                 return self._fallback(n, context, f"{type(exc).__name__}: {exc}")
-            return self._propose(n, context, make_acqf, settings)
+            return self._propose(n, context, make_acqf, settings, plan)
 
     def _prepare(
         self, context: GenerationContext, seed: int
-    ) -> tuple[_AcqfFactory, OptimizerSettings]:
-        """Fit the models; return a factory of acquisition functions given pending X
-        and the optimizer's budget (capped in the large-data regime)."""
+    ) -> tuple[_AcqfFactory, OptimizerSettings, EscapePlan | None]:
+        """Fit the models; return a factory of acquisition functions given pending X,
+        the optimizer's budget (capped in the large-data regime) and where an
+        escaping arm goes (None: no arm escapes)."""
         config = context.optimization_config
         if config is None:
             raise FallBack("the experiment has no optimization config to model")
@@ -210,6 +244,9 @@ class BoTorchGenerator(Generator):
         feasible = [t for t, m in means.items() if spec.is_feasible(m)]
         arms = {t.index: t.arm.parameters for t in context.observed_trials}
         training = self._training_data(observations, means, spec, arms)
+        if self.output_copula and spec.num_objectives == 1 and not spec.constraints:
+            name = spec.metric_names[0]
+            training = {**training, name: copula_transform(training[name])}
         settings, mc_samples = self.settings, self.mc_samples
         if self.large_data.applies(len(means)):
             settings = self.large_data.optimizer_settings(settings)
@@ -253,7 +290,28 @@ class BoTorchGenerator(Generator):
                 prune_baseline=prune_each,
             )
 
-        return make_acqf, settings
+        return make_acqf, settings, self._escape_plan(spec, means, feasible, arms)
+
+    def _escape_plan(
+        self,
+        spec: OutcomeSpec,
+        means: dict[int, dict[str, float]],
+        feasible: list[int],
+        arms: dict[int, TParameterization],
+    ) -> EscapePlan | None:
+        """The escape plan from the feasible trials' objective, in trial order."""
+        if self.escape.rule is None or spec.num_objectives != 1:
+            return None
+        order = sorted(feasible)
+        values = [spec.signed_objectives(means[t]) for t in order]
+        kept = [(t, v[0]) for t, v in zip(order, values, strict=True) if v is not None]
+        if not kept:
+            return None
+        X = self.encoder.encode_many([arms[t] for t, _ in kept])
+        plan = plan_escape(self.escape, X, [v for _, v in kept], self.encoder.bounds)
+        if plan is not None:
+            logger.debug("BoTorch step: the incumbent stalls; escaping arms avoid its basin.")
+        return plan
 
     def _training_data(
         self,
@@ -277,6 +335,7 @@ class BoTorchGenerator(Generator):
         context: GenerationContext,
         make_acqf: _AcqfFactory,
         settings: OptimizerSettings,
+        plan: EscapePlan | None = None,
     ) -> list[TParameterization]:
         """Sequential greedy: each chosen arm becomes pending for the next."""
         known = [t.arm.parameters for t in context.observed_trials]
@@ -287,12 +346,16 @@ class BoTorchGenerator(Generator):
         for _ in range(n):
             ordinal = len(context.observed_trials) + len(pending)
             exploring = is_exploring_turn(ordinal, self.explore_every)
+            escaping = plan is not None and is_escaping_turn(ordinal, self.escape.every)
             try:
-                acqf = make_acqf(as_pending(self.encoder, pending), exploring)
+                acqf = make_acqf(as_pending(self.encoder, pending), exploring and not escaping)
+                bounds = None
+                if escaping and plan is not None:
+                    acqf, bounds = ExcludedBasin(acqf, plan), plan.bounds
                 if self._lattice is not None:
                     arm = propose_discrete(acqf, self.encoder, settings, self._lattice, taken)
                 else:
-                    arm = propose_continuous(acqf, self.encoder, settings, taken)
+                    arm = propose_continuous(acqf, self.encoder, settings, taken, bounds)
             except Exception as exc:  # a failed optimizer must not stop the loop
                 reason = f"acquisition optimization failed: {type(exc).__name__}: {exc}"
                 return proposals + self._fallback(n - len(proposals), context, reason)
