@@ -60,7 +60,17 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerFleet]:
         yield running
 
 
+#: Poll fast: these trials take a fraction of a second.
+POLLING = {"init_seconds_between_polls": 0.1, "max_seconds_between_polls": 0.3}
+
+
+def _branin(runtime_seconds: float) -> dict[str, Any]:
+    return {"name": "branin", "options": {"runtime_seconds": runtime_seconds}}
+
+
 def _config(folder: Path, fleet: WorkerFleet, name: str, **sections: Any) -> Path:
+    """A config on the fleet's broker, fast polling, a 2 s lease: `config_data` else."""
+    sections["scheduler"] = {**POLLING, **sections.get("scheduler", {})}
     data = config_data(name, **sections)
     data["broker"] = {"broker_url": fleet.broker_url, "result_backend": fleet.result_backend}
     data["database"] = {"lease_timeout_seconds": 2}
@@ -119,13 +129,12 @@ def _daemon_status(name: str, url: str) -> str:
 def test_three_experiments_share_the_fleet_and_one_failing_leaves_the_others(
     fleet: WorkerFleet, tmp_path: Path
 ) -> None:
-    polling = {"init_seconds_between_polls": 0.1, "max_seconds_between_polls": 0.3}
     a = _config(
         tmp_path,
         fleet,
         "share_branin",
-        objective_function={"name": "branin", "options": {"runtime_seconds": 0.4}},
-        scheduler={"total_trials": 8, "max_pending_trials": 3, **polling},
+        objective_function=_branin(0.4),
+        scheduler={"total_trials": 8, "max_pending_trials": 3},
     )
     b = _config(
         tmp_path,
@@ -134,7 +143,7 @@ def test_three_experiments_share_the_fleet_and_one_failing_leaves_the_others(
         parameters=HARTMANN6_SPACE,
         objectives={"hartmann6": "minimize"},
         objective_function={"name": "hartmann6", "options": {"runtime_seconds": 0.4}},
-        scheduler={"total_trials": 6, "max_pending_trials": 3, **polling},
+        scheduler={"total_trials": 6, "max_pending_trials": 3},
     )
     c = _config(
         tmp_path,
@@ -147,7 +156,6 @@ def test_three_experiments_share_the_fleet_and_one_failing_leaves_the_others(
             "max_pending_trials": 3,
             "tolerated_trial_failure_rate": 0.5,
             "min_failed_trials_for_failure_rate_check": 2,
-            **polling,
         },
     )
     url = f"sqlite:///{tmp_path / 'shared.db'}"
@@ -193,21 +201,20 @@ def test_three_experiments_share_the_fleet_and_one_failing_leaves_the_others(
 
 @pytest.mark.slow
 def test_stop_one_then_kill_the_daemon_and_resume_both(fleet: WorkerFleet, tmp_path: Path) -> None:
-    polling = {"init_seconds_between_polls": 0.1, "max_seconds_between_polls": 0.3}
     a = _config(
         tmp_path,
         fleet,
         "kill_a",
-        objective_function={"name": "branin", "options": {"runtime_seconds": 0.8}},
-        scheduler={"total_trials": 10, "max_pending_trials": 2, **polling},
+        objective_function=_branin(0.8),
+        scheduler={"total_trials": 10, "max_pending_trials": 2},
     )
     b = _config(
         tmp_path,
         fleet,
         "kill_b",
-        objective_function={"name": "branin", "options": {"runtime_seconds": 0.8}},
+        objective_function=_branin(0.8),
         generation={"strategy": "sobol", "seed": 11},
-        scheduler={"total_trials": 14, "max_pending_trials": 2, **polling},
+        scheduler={"total_trials": 14, "max_pending_trials": 2},
     )
     url = f"sqlite:///{tmp_path / 'kill.db'}"
     log = tmp_path / "daemon.log"
@@ -267,22 +274,21 @@ def test_experiments_of_one_daemon_go_to_their_own_queues(
 ) -> None:
     """A GPU-like worker serving only queue bo-gpu gets every trial of the experiment
     routed there; the other experiment's trials stay on the default fleet."""
-    polling = {"init_seconds_between_polls": 0.1, "max_seconds_between_polls": 0.3}
     gpu = _config(
         tmp_path,
         fleet,
         "queue_gpu",
-        objective_function={"name": "branin", "options": {"runtime_seconds": 0.2}},
+        objective_function=_branin(0.2),
         runner={"queue": "bo-gpu"},
-        scheduler={"total_trials": 5, **polling},
+        scheduler={"total_trials": 5},
     )
     cpu = _config(
         tmp_path,
         fleet,
         "queue_cpu",
-        objective_function={"name": "branin", "options": {"runtime_seconds": 0.2}},
+        objective_function=_branin(0.2),
         generation={"strategy": "sobol", "seed": 5},
-        scheduler={"total_trials": 5, **polling},
+        scheduler={"total_trials": 5},
     )
     url = f"sqlite:///{tmp_path / 'queues.db'}"
     log = tmp_path / "daemon.log"
