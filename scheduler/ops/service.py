@@ -211,19 +211,24 @@ def _serve_metrics(name: str, settings: RunSettings) -> SchedulerMetrics:
     from scheduler.ops.metrics_exporter import SchedulerMetrics
 
     metrics = SchedulerMetrics(name)
-    if settings.metrics_port is None:
-        return metrics
-    try:
-        port = metrics.serve(settings.metrics_port, settings.metrics_address)
-    except OSError as exc:
-        metrics.close()
-        raise ServiceUnavailableError(
-            f"cannot serve metrics on {settings.metrics_address}:{settings.metrics_port}: "
-            f"{exc.strerror}; choose another --metrics-port ({ENV_METRICS_PORT}), or 0 for any "
-            "free port"
-        ) from None
-    logger.info("Prometheus metrics on http://%s:%d/metrics", settings.metrics_address, port)
+    serve_metrics(metrics.families, settings.metrics_port, settings.metrics_address)
     return metrics
+
+
+def serve_metrics(families: MetricFamilies, port: int | None, address: str) -> None:
+    """Serve `families` on `address:port` (None: not at all); a port that cannot be
+    bound raises `ServiceUnavailableError` saying what to choose instead."""
+    if port is None:
+        return
+    try:
+        bound = families.serve(port, address)
+    except OSError as exc:
+        families.close()
+        raise ServiceUnavailableError(
+            f"cannot serve metrics on {address}:{port}: {exc.strerror}; choose another "
+            f"--metrics-port ({ENV_METRICS_PORT}), or 0 for any free port"
+        ) from None
+    logger.info("Prometheus metrics on http://%s:%d/metrics", address, bound)
 
 
 # -------------------------------------------------------------------- runs

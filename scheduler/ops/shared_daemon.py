@@ -36,12 +36,12 @@ from scheduler.ops.metrics_exporter import MetricFamilies
 from scheduler.ops.service import (
     RunOutcome,
     RunSettings,
-    ServiceUnavailableError,
     Sharing,
     UnusableConfigError,
     check_fleet_has_objective,
     connect_app,
     run_experiment,
+    serve_metrics,
 )
 
 logger = logging.getLogger("scheduler.ops.shared_daemon")
@@ -61,7 +61,6 @@ class ExperimentRun:
     """How one experiment of a shared daemon ended: its outcome, or what it raised."""
 
     name: str
-    source: str
     outcome: RunOutcome | None = None
     error: BaseException | None = None
 
@@ -88,13 +87,14 @@ def run_experiments(runs: Sequence[PlannedRun], daemon: DaemonSettings) -> list[
     app = connect_app(services)
     for run in runs:
         check_fleet_has_objective(run.config, services, app)
-    families = _serve_metrics(daemon)
+    families = MetricFamilies()
+    serve_metrics(families, daemon.metrics_port, daemon.metrics_address)
     share = None if daemon.max_trials_out is None else FleetShare(daemon.max_trials_out)
     if share is not None:  # all at once, so the first to ask does not take the whole cap
         for run in runs:
             share.join(run.config.name, run.config.scheduler.weight)
     sharing = Sharing(families, StopGroup(), share)
-    results = [ExperimentRun(run.config.name, run.settings.config_source) for run in runs]
+    results = [ExperimentRun(run.config.name) for run in runs]
     threads = [
         threading.Thread(
             target=_run_one, args=(run, app, sharing, result), name=f"bo-{result.name}"
@@ -169,18 +169,3 @@ def _differences(a: Services, b: Services) -> list[tuple[str, str, str]]:
 
 def _shown(url: str | None) -> str:
     return "none (embedded)" if not url else mask_url(url)
-
-
-def _serve_metrics(daemon: DaemonSettings) -> MetricFamilies:
-    families = MetricFamilies()
-    if daemon.metrics_port is None:
-        return families
-    try:
-        port = families.serve(daemon.metrics_port, daemon.metrics_address)
-    except OSError as exc:
-        raise ServiceUnavailableError(
-            f"cannot serve metrics on {daemon.metrics_address}:{daemon.metrics_port}: "
-            f"{exc.strerror}; choose another --metrics-port, or 0 for any free port"
-        ) from None
-    logger.info("Prometheus metrics on http://%s:%d/metrics", daemon.metrics_address, port)
-    return families

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -25,14 +26,15 @@ from scheduler.ops.cli.common import (
     use_objective_modules,
 )
 from scheduler.ops.config import ExperimentConfig, Services, load_config, resolve_services
+from scheduler.ops.config.load import CONFIG_SUFFIXES
 from scheduler.ops.env import ENV_CONFIG
 from scheduler.ops.service import RunOutcome, RunSettings, resume_config, run_experiment
 
+if TYPE_CHECKING:
+    from scheduler.ops.shared_daemon import ExperimentRun
+
 #: Exit status of a run interrupted by SIGINT (Ctrl-C), as shells report it (128 + 2).
 EXIT_INTERRUPTED = 130
-
-#: The config files a directory given to `run` holds.
-CONFIG_SUFFIXES = (".yaml", ".yml", ".toml")
 
 
 class _ConfigPaths(click.Path):
@@ -151,49 +153,39 @@ def expand_config_paths(paths: Sequence[Path]) -> list[Path]:
 def _run_planned(planned: Sequence[_Planned], db_url: str | None, flags: DaemonFlags) -> None:
     """Run `planned` (one alone, several in a shared daemon) and print each summary;
     exit with the first failure's code, or 130 after a SIGINT."""
+    from scheduler.ops.shared_daemon import ExperimentRun
+
     with reported_errors():
         services = [resolve_services(p.config, database_url=db_url) for p in planned]
         url = services[0].database_url
         with _dashboard(url, flags.dashboard_host, flags.dashboard_port):
             if len(planned) == 1 and not flags.shared:
                 p = planned[0]
-                outcomes: list[RunOutcome | BaseException] = [
-                    run_experiment(p.config, services[0], p.settings)
-                ]
+                outcome = run_experiment(p.config, services[0], p.settings)
+                runs = [ExperimentRun(p.config.name, outcome)]
             else:
-                outcomes = _run_shared(planned, services, flags)
+                runs = _run_shared(planned, services, flags)
     flagged = services[0].sources.get("database") == "from --db-url"
-    failures = []
-    for p, outcome in zip(planned, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            failures.append((p.config.name, outcome))
-            continue
-        print_summary(outcome, p.config.name, flagged, url, p.config_file)
-    for name, exc in failures:
-        click.echo(f"experiment {name}: {mask_secrets(str(exc))}", err=True)
-    if failures:
-        raise SystemExit(exit_code_for(failures[0][1]))
-    if any(isinstance(o, RunOutcome) and o.result.interrupted for o in outcomes):
+    for p, run in zip(planned, runs, strict=True):
+        if run.outcome is not None:
+            print_summary(run.outcome, p.config.name, flagged, url, p.config_file)
+    errors = [(run.name, run.error) for run in runs if run.error is not None]
+    for name, error in errors:
+        click.echo(f"experiment {name}: {mask_secrets(str(error))}", err=True)
+    if errors:
+        raise SystemExit(exit_code_for(errors[0][1]))
+    if any(run.outcome is not None and run.outcome.result.interrupted for run in runs):
         raise SystemExit(EXIT_INTERRUPTED)
 
 
 def _run_shared(
     planned: Sequence[_Planned], services: Sequence[Services], flags: DaemonFlags
-) -> list[RunOutcome | BaseException]:
-    from scheduler.ops.shared_daemon import (
-        DaemonSettings,
-        PlannedRun,
-        run_experiments,
-    )
+) -> list[ExperimentRun]:
+    from scheduler.ops.shared_daemon import DaemonSettings, PlannedRun, run_experiments
 
     runs = [PlannedRun(p.config, s, p.settings) for p, s in zip(planned, services, strict=True)]
     daemon = DaemonSettings(flags.metrics_port, flags.metrics_address, flags.max_trials_out)
-    results = run_experiments(runs, daemon)
-    return [r.outcome if r.outcome is not None else _failure(r.error) for r in results]
-
-
-def _failure(error: BaseException | None) -> BaseException:
-    return error if error is not None else RuntimeError("ended without an outcome")
+    return run_experiments(runs, daemon)
 
 
 @click.command()

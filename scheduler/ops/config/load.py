@@ -40,6 +40,10 @@ def parse_config(data: Any, source: str = "config") -> ExperimentConfig:
         raise ConfigError(problems_from(exc), source) from None
 
 
+#: The config files `read_config_data` reads: TOML by its suffix, YAML otherwise.
+CONFIG_SUFFIXES = (".yaml", ".yml", ".toml")
+
+
 def read_config_data(path: str | Path) -> dict[str, Any]:
     """The raw mapping in a YAML (`.yaml`, `.yml`) or TOML (`.toml`) file."""
     path = Path(path)
