@@ -9,6 +9,7 @@ processes), see `test_shared_daemon_fleet.py`.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,22 @@ def test_bo_config_may_name_several_configs_separated_by_spaces(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert "experiment env_a: finished; trials: COMPLETED 2" in result.output
     assert "experiment env_b: finished; trials: COMPLETED 3" in result.output
+
+
+@pytest.mark.parametrize("configs", [1, 2])
+def test_a_metrics_port_in_use_is_one_line_before_anything_is_stored(
+    tmp_path: Path, configs: int
+) -> None:
+    paths = [_write(tmp_path / f"m{i}.yaml", f"metrics_{i}") for i in range(configs)]
+    url = f"sqlite:///{tmp_path / 'metrics.db'}"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["run", *map(str, paths), "--db-url", url, "--metrics-address", "127.0.0.1"]
+        result = CliRunner().invoke(main, [*args, "--metrics-port", str(port)])
+    assert result.exit_code == 5, result.output
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in result.output
+    assert "--metrics-port (BO_METRICS_PORT), or 0 for any free port" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "metrics.db").exists() or list_experiments(url) == []
