@@ -332,7 +332,8 @@ def run_once(
 ) -> tuple[float, TimedStrategy]:
     """One closed-loop run; returns the final gap and the (timed) strategy.
 
-    `init_trials` overrides the number of initial (center + Sobol) trials.
+    `init_trials` overrides the number of initial (center + Sobol) trials, as
+    `num_initialization_trials` does (the model then waits for half of them).
     """
     if use_bo:
         steps = choose_generation_strategy(
@@ -341,10 +342,9 @@ def run_once(
             num_trials=problem.num_trials,
             random_seed=seed,
             fleet_size=problem.parallelism,  # as the config passes max_pending_trials
+            num_initialization_trials=init_trials,
         ).steps
         for step in steps:
-            if step.model_name == Models.SOBOL.value and init_trials is not None:
-                step.num_trials = init_trials
             if step.model_name == Models.BOTORCH.value:
                 step.model_kwargs["kernel"] = kernel
                 step.model_kwargs.update(model_kwargs or {})
