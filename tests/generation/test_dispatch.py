@@ -51,13 +51,13 @@ def test_without_a_budget_only_a_very_small_discrete_space_skips_the_model() -> 
 def test_continuous_spaces_get_sobol_initialization_then_botorch_with_the_cap() -> None:
     strategy = choose_generation_strategy(branin_space(), max_parallelism_cap=3, num_trials=30)
     sobol, bo = strategy.steps
-    assert (sobol.model_name, sobol.num_trials) == ("Sobol", 5)  # max(5, 2 * 2)
+    assert (sobol.model_name, sobol.num_trials) == ("Sobol", 5)  # max(5, 2 + 2)
     assert (bo.model_name, bo.num_trials) == ("BoTorch", -1)
     assert sobol.max_parallelism == bo.max_parallelism == 3
 
     space = mixed_space()
     sobol, _ = choose_generation_strategy(space).steps
-    assert sobol.num_trials == 2 * len(space.tunable_parameters)
+    assert sobol.num_trials == len(space.tunable_parameters) + 2
     assert sobol.max_parallelism is None
     sobol, _ = choose_generation_strategy(space, num_initialization_trials=4).steps
     assert sobol.num_trials == 4 and sobol.min_trials_observed == 2
