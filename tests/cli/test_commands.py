@@ -310,3 +310,52 @@ def test_a_run_that_ends_with_failed_trials_says_how_to_start_over(
     assert 0 < failed < 6
     hint = f"{failed} trial(s) failed; once the cause is fixed, start over with: bo-scheduler run"
     assert f"{hint} {path} --restart" in result.output
+
+
+def test_a_stored_experiment_keeps_the_initial_design_it_was_created_with(
+    write_config: Callable[..., Path], db_url: str
+) -> None:
+    """A new default design (issue 16: `max(5, d + 2)`, 8 trials in 6-d) applies to new
+    experiments; one stored with a 12-trial design (as before) resumes with that."""
+    six_d: dict[str, Any] = {
+        "parameters": [
+            {"name": f"x{i}", "type": "range", "bounds": [0.0, 1.0]} for i in range(1, 7)
+        ],
+        "objectives": {"hartmann6": "minimize"},
+        "objective_function": {"name": "hartmann6"},
+    }
+
+    def steps(name: str) -> list[str]:
+        trials = load_experiment(name, DBSettings(db_url)).trials.values()
+        return [t.generation_step for t in sorted(trials, key=lambda t: t.index)]
+
+    auto = {"strategy": "auto", "seed": 0}
+    old = write_config(
+        "designed_before",
+        filename="old.yaml",
+        generation={**auto, "num_initialization_trials": 12},
+        scheduler={"total_trials": 20},
+        # Stops after 9 trials, inside the 12-trial design: no window improves by 10^9.
+        global_stopping={"min_trials": 9, "window_size": 1, "improvement_bar": 1e9},
+        **six_d,
+    )
+    first = CliRunner().invoke(main, ["run", str(old), "--db-url", db_url])
+    assert first.exit_code == 0, first.output
+    assert steps("designed_before") == ["Sobol"] * 9, first.output
+    # Today's config of the same experiment: no design size, no global stopping.
+    now = write_config(
+        "designed_before",
+        filename="now.yaml",
+        generation=auto,
+        scheduler={"total_trials": 13},
+        **six_d,
+    )
+    resumed = CliRunner().invoke(main, ["run", str(now), "--db-url", db_url])
+    assert resumed.exit_code == 0, resumed.output
+    # A rebuilt default strategy (8 Sobol trials) would have modeled trials 9 to 11.
+    assert steps("designed_before") == ["Sobol"] * 12 + ["BoTorch"], resumed.output
+
+    fresh = write_config("designed_now", generation=auto, scheduler={"total_trials": 10}, **six_d)
+    result = CliRunner().invoke(main, ["run", str(fresh), "--db-url", db_url])
+    assert result.exit_code == 0, result.output
+    assert steps("designed_now") == ["Sobol"] * 8 + ["BoTorch"] * 2
