@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from celery._state import _set_task_join_will_block
@@ -20,6 +21,10 @@ logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _workers: dict[int, Any] = {}
+#: Per app: the queues its in-process worker consumes.
+_served: dict[int, set[str]] = {}
+#: How long a started worker may take to answer a request to consume one more queue.
+ADD_QUEUE_SECONDS = 30.0
 
 
 def is_embedded(app: Any) -> bool:
@@ -28,21 +33,31 @@ def is_embedded(app: Any) -> bool:
 
 def ensure_embedded_worker(app: Any, concurrency: int = 2, queue: str = DEFAULT_QUEUE) -> Any:
     """Start (once per app) a thread-pool worker in this process, consuming `queue`,
-    the default queue and every registered objective's queue (as a fleet worker does)."""
+    the default queue and every registered objective's queue (as a fleet worker does).
+
+    A later call with a queue the worker does not consume (another experiment of a
+    shared daemon with a `runner.queue` of its own) makes the running worker consume
+    it too (Celery's `add_consumer` remote control, handled in the worker's own
+    thread), so that experiment's trials never wait for a consumer that does not
+    exist.
+    """
     with _lock:
-        if id(app) in _workers:
-            return _workers[id(app)]
+        worker = _workers.get(id(app))
+        if worker is not None:
+            if queue not in _served[id(app)]:
+                _consume_also(app, worker, queue)
+                _served[id(app)].add(queue)
+            return worker
         load_objective_modules()
         # Threads other than this one resolve the "current" app; make it ours, or
         # tasks run there store results in a disabled backend.
         app.set_default()
         app.set_current()
+        queues = {queue, DEFAULT_QUEUE, *(objective_queue(name) for name in objective_names())}
         worker = app.WorkController(
             pool_cls="threads",
             concurrency=concurrency,
-            queues=sorted(
-                {queue, DEFAULT_QUEUE, *(objective_queue(name) for name in objective_names())}
-            ),
+            queues=sorted(queues),
             hostname=f"embedded-{id(app)}@localhost",
             without_heartbeat=True,
             without_mingle=True,
@@ -57,12 +72,29 @@ def ensure_embedded_worker(app: Any, concurrency: int = 2, queue: str = DEFAULT_
         thread = threading.Thread(target=worker.start, name="bo-embedded-worker", daemon=True)
         thread.start()
         _workers[id(app)] = worker
+        _served[id(app)] = queues
         logger.info("embedded worker started (%d threads)", concurrency)
         return worker
+
+
+def _consume_also(app: Any, worker: Any, queue: str) -> None:
+    """Ask the running in-process `worker` to consume `queue` as well; retried until
+    it answers, since a worker still starting has no remote-control queue yet."""
+    deadline = time.monotonic() + ADD_QUEUE_SECONDS
+    while not app.control.add_consumer(
+        queue, destination=[worker.hostname], reply=True, timeout=0.5
+    ):
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the in-process worker did not start consuming queue {queue!r} "
+                f"within {ADD_QUEUE_SECONDS:.0f} s"
+            )
+    logger.info("embedded worker also consumes queue %s", queue)
 
 
 def stop_embedded_worker(app: Any) -> None:
     with _lock:
         worker = _workers.pop(id(app), None)
+        _served.pop(id(app), None)
     if worker is not None:
         worker.stop(in_sighandler=False)

@@ -61,6 +61,22 @@ def test_two_experiments_run_to_their_budgets_in_one_embedded_daemon(tmp_path: P
     assert len(load_experiment("shared_a", url).trials) == 5
 
 
+def test_an_experiment_on_its_own_queue_runs_in_an_embedded_shared_daemon(
+    tmp_path: Path,
+) -> None:
+    """The in-process worker starts with the first experiment's queue; one that sends
+    to a queue of its own (`runner.queue`) is served too, instead of waiting forever."""
+    a = _write(tmp_path / "a.yaml", "queue_default", scheduler={"total_trials": 3})
+    b = _write(
+        tmp_path / "b.yaml", "queue_own", runner={"queue": "bo-gpu"}, scheduler={"total_trials": 3}
+    )
+    url = f"sqlite:///{tmp_path / 'queues.db'}"
+    result = CliRunner().invoke(main, ["run", str(a), str(b), "--db-url", url, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "experiment queue_default: finished; trials: COMPLETED 3" in result.output
+    assert "experiment queue_own: finished; trials: COMPLETED 3" in result.output
+
+
 def test_two_configs_of_one_name_are_refused_before_anything_is_stored(tmp_path: Path) -> None:
     a = _write(tmp_path / "a.yaml", "same_name")
     b = _write(tmp_path / "b.yaml", "same_name", scheduler={"total_trials": 3})
