@@ -2,7 +2,7 @@
 
     python -m bench.faults [--only NAME ...]
 
-Runs every scenario of ``tests/faults/scenarios.py`` (real Redis servers of
+Runs every scenario of ``tests/faults/scenarios/`` (real Redis servers of
 its own, real ``celery worker`` processes, SQL storage; see
 docs/reliability.md) and prints one row per scenario: trials lost (FAILED
 because their task vanished), trials duplicated (task body ran more than

@@ -1,6 +1,6 @@
 """The eight fault scenarios: a real experiment, a fault injected mid-run, the guarantees checked.
 
-Each scenario (in ``tests/faults/scenarios.py``, shared with ``python -m
+Each scenario (in ``tests/faults/scenarios/``, shared with ``python -m
 bench.faults``) returns the experiment as stored plus the worker-side count of
 executions per trial; ``problems`` lists every broken guarantee. On top of
 that, each test asserts the documented outcome of its fault (docs/reliability.md).

@@ -1,11 +1,4 @@
-"""The fault scenarios, as functions the tests and ``python -m bench.faults`` both run.
-
-Each takes a scratch directory, runs a real experiment on real Redis and real
-``celery worker`` processes with SQL storage, injects its fault mid-run and
-returns a :class:`~tests.faults.harness.ScenarioResult` whose ``problems``
-list every broken guarantee (see :func:`~tests.faults.harness.check_invariants`).
-The documented outcome of each is in ``docs/reliability.md``.
-"""
+"""Scenarios 1-5: a worker, Redis, the scheduler or PostgreSQL killed or restarted mid-run."""
 
 from __future__ import annotations
 
@@ -15,21 +8,17 @@ import os
 import signal
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from scheduler import DBSettings, Scheduler, TrialStatus
 from scheduler.storage import SQLStore
 from scheduler.storage.sql.engine import dispose_engines
-from tests.faults.fault_objectives import MODES, executions, finished, start_pids
+from tests.faults.fault_objectives import executions, finished
 from tests.faults.harness import (
     PYTHON,
     TERMINAL,
     FaultThread,
     ScenarioResult,
-    Worker,
     branin_experiment,
     check_invariants,
     fast_options,
@@ -40,43 +29,12 @@ from tests.faults.harness import (
     run_logged,
     sobol,
     sqlite_settings,
-    start_worker,
     wait_for,
-    wait_until_ready,
 )
 from tests.faults.postgres_server import postgres_server
 from tests.faults.redis_server import redis_server
-from tests.support.celery_workers import REPO_ROOT, stop_workers
-from workers.protocol import DEFAULT_QUEUE, TASK_NAME
-
-
-def _last_line(text: str) -> str:
-    return text.strip().splitlines()[-1]
-
-
-def parent_pid(pid: int) -> int | None:
-    """The parent of ``pid`` (None once it is gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def running_on(count_dir: Path, worker: Worker) -> list[tuple[int, int]]:
-    """(trial index, pool pid) of unfinished task bodies running in ``worker``'s pool."""
-    done = finished(count_dir)
-    found = []
-    for index, runs in executions(count_dir).items():
-        if done.get(index, 0) >= runs:
-            continue
-        pid = start_pids(count_dir, index)[-1]
-        if parent_pid(pid) == worker.pid:
-            found.append((index, pid))
-    return found
-
-
-# ------------------------------------------------------------ 1. worker kill
+from tests.faults.scenarios.helpers import last_line, running_on
+from tests.support.celery_workers import REPO_ROOT
 
 
 def worker_sigkill(workdir: Path, budget: int = 10) -> ScenarioResult:
@@ -127,7 +85,7 @@ def worker_sigkill(workdir: Path, budget: int = 10) -> ScenarioResult:
         )
         for fault in faults:
             if fault.error:
-                result.problems.append(f"fault not injected: {_last_line(fault.error)}")
+                result.problems.append(f"fault not injected: {last_line(fault.error)}")
     for what, index in sorted(killed.items()):
         if result.executions.get(index) != 2 or result.reason(index):
             result.problems.append(
@@ -141,9 +99,6 @@ def worker_sigkill(workdir: Path, budget: int = 10) -> ScenarioResult:
 def _running_now(count_dir: Path) -> set[int]:
     done = finished(count_dir)
     return {i for i, n in executions(count_dir).items() if done.get(i, 0) < n}
-
-
-# ------------------------------------------------- 2. Redis restart with AOF
 
 
 def redis_restart_persistent(workdir: Path, budget: int = 10) -> ScenarioResult:
@@ -187,14 +142,12 @@ def redis_restart_persistent(workdir: Path, budget: int = 10) -> ScenarioResult:
             documented_reruns=at_restart,
         )
         if fault.error:
-            result.problems.append(f"fault not injected: {_last_line(fault.error)}")
+            result.problems.append(f"fault not injected: {last_line(fault.error)}")
     if result.statuses.get("COMPLETED") != budget:
         result.problems.append(f"with persistence every trial must complete: {result.statuses}")
     result.notes.append(f"running at restart: {sorted(at_restart)}; re-run: {result.duplicated}")
     return result
 
-
-# ---------------------------------------------------------- 3. Redis data loss
 
 #: How long a vanished task (no result, no send record) is given before it is FAILED "lost".
 LOST_AFTER_SECONDS = 2.0
@@ -259,7 +212,7 @@ def redis_data_loss(workdir: Path, mode: str = "restart", budget: int = 10) -> S
             count_dir,
         )
         if fault.error:
-            result.problems.append(f"fault not injected: {_last_line(fault.error)}")
+            result.problems.append(f"fault not injected: {last_line(fault.error)}")
     never_ran = {i for i in out_at_loss if not result.executions.get(i)}
     for index in sorted(never_ran):
         if not result.reason(index).startswith("lost"):
@@ -275,8 +228,6 @@ def redis_data_loss(workdir: Path, mode: str = "restart", budget: int = 10) -> S
     )
     return result
 
-
-# ------------------------------------------------------- 4. scheduler SIGKILL
 
 LEASE_TIMEOUT = 3.0
 
@@ -364,9 +315,6 @@ def scheduler_sigkill(workdir: Path, budget: int = 12) -> ScenarioResult:
     return result
 
 
-# ------------------------------------------------------ 5. PostgreSQL restart
-
-
 def postgres_restart(workdir: Path, budget: int = 10, downtime: float = 2.0) -> ScenarioResult:
     """Restart the (private) PostgreSQL server holding the experiment, mid-run.
 
@@ -412,267 +360,4 @@ def postgres_restart(workdir: Path, budget: int = 10, downtime: float = 2.0) -> 
     if result.statuses.get("COMPLETED") != budget:
         result.problems.append(f"every trial must complete: {dict(result.statuses)}")
     result.notes.append(f"server down {downtime:g} s after 3 trials completed")
-    return result
-
-
-# ------------------------------------------------- 7. misbehaving objectives
-
-#: The soft time limit of scenario 7's workers: the hanging objective is stopped here.
-MISBEHAVING_SOFT_LIMIT = 2
-
-#: What each mode of ``misbehaving`` must leave as the trial's failure reason.
-EXPECTED_REASONS = {
-    "raise": "ObjectiveFailed: trial {i} (objective 'misbehaving') raised RuntimeError",
-    "nan": "InvalidObjectiveResult: trial {i} (objective 'misbehaving'): metric 'branin' is nan",
-    "inf": "InvalidObjectiveResult: trial {i} (objective 'misbehaving'): metric 'branin' is inf",
-    "string": "metric 'branin' is 'not a number'",
-    "missing_metric": "result has no metric 'branin'",
-    "hang": "TrialTimeLimitExceeded: trial {i} (objective 'misbehaving') exceeded the soft "
-    "time limit of 2 s",
-}
-
-
-def misbehaving_objectives(workdir: Path, budget: int = 14) -> ScenarioResult:
-    """Objectives that raise, return NaN/inf/a string/no such metric, or hang.
-
-    Documented outcome: each such trial is FAILED with a reason naming the
-    problem (the worker rejects non-finite or non-numeric values; the
-    scheduler rejects a result lacking the metric; the soft time limit stops a
-    hanging objective and its pool process lives on). Each runs once; the
-    well-behaved trials complete; the scheduler is unaffected.
-    """
-    env = {"BO_TRIAL_SOFT_TIME_LIMIT": str(MISBEHAVING_SOFT_LIMIT), "BO_VISIBILITY_TIMEOUT": "10"}
-    with (
-        redis_server() as redis,
-        fleet(redis.url(), workdir / "logs", count=2, concurrency=2, extra_env=env) as (app, _),
-    ):
-        count_dir = workdir / "counts"
-        experiment = branin_experiment("misbehaving", app, count_dir, objective="misbehaving")
-        settings = sqlite_settings(workdir)
-        scheduler = Scheduler(experiment, sobol(), fast_options(max_pending_trials=4), settings)
-        scheduler.run_n_trials(max_trials=budget, timeout_hours=0.05)
-        result = check_invariants(
-            "7. misbehaving objectives", SQLStore(settings), experiment.name, budget, count_dir
-        )
-    for trial in result.trials:
-        mode = MODES[trial.index % len(MODES)]
-        if mode == "ok":
-            if trial.status != "COMPLETED":
-                result.problems.append(f"well-behaved trial {trial.index} ended {trial.status}")
-            continue
-        expected = EXPECTED_REASONS[mode].format(i=trial.index)
-        if trial.status != "FAILED" or expected not in (trial.failed_reason or ""):
-            result.problems.append(
-                f"trial {trial.index} ({mode}) ended {trial.status} with reason "
-                f"{trial.failed_reason!r}; expected FAILED with {expected!r}"
-            )
-    missing = [i for i in range(budget) if result.executions.get(i) != 1]
-    if missing:
-        result.problems.append(f"objectives not run exactly once: trials {missing}")
-    result.notes.append("modes: " + ", ".join(MODES))
-    return result
-
-
-# ---------------------------------------------- 8. malformed/pickle messages
-
-
-class OpensAFileWhenUnpickled:
-    """Pickled, it becomes ``open(path, "w")``: a worker that unpickles it creates ``path``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = str(path)
-
-    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
-        return (open, (self.path, "w"))
-
-
-def inject_bad_messages(app: Any, redis_url: str, scratch: Path) -> list[str]:
-    """Put five hostile or broken messages on the trial queue; return their task ids."""
-    import redis as redis_py
-
-    sent = []
-    pickled = {
-        "trial_index": 900,
-        "objective": "counted",
-        "parameters": {"x1": OpensAFileWhenUnpickled(scratch / "unpickled"), "x2": 0.0},
-        "options": {"count_dir": str(scratch)},
-    }
-    sent.append(
-        app.send_task(TASK_NAME, args=[pickled], serializer="pickle", queue=DEFAULT_QUEUE).id
-    )
-    # Not registered: the worker must not look a task name up anywhere else.
-    sent.append(app.send_task("os.system", args=["touch " + str(scratch / "os-system")]).id)
-    # Our task, naming an objective that is not registered (an import path).
-    unknown = {"trial_index": 901, "objective": "os.system", "parameters": {"x1": 1.0}}
-    sent.append(app.send_task(TASK_NAME, args=[unknown], queue=DEFAULT_QUEUE).id)
-    # Our task with a malformed request (parameters not an object).
-    broken = {"trial_index": 902, "objective": "counted", "parameters": "rm -rf /"}
-    broken_options = {**broken, "options": {"count_dir": str(scratch)}}
-    sent.append(app.send_task(TASK_NAME, args=[broken_options], queue=DEFAULT_QUEUE).id)
-    # Bytes that are no message at all.
-    client = redis_py.Redis.from_url(redis_url)
-    client.lpush(DEFAULT_QUEUE, b"\x80\x04not json {{{")
-    client.close()
-    return sent
-
-
-def malformed_messages(workdir: Path, budget: int = 8) -> ScenarioResult:
-    """Inject pickle, unregistered-task, unknown-objective, malformed and garbage messages.
-
-    Documented outcome: nothing they carry executes. Workers accept JSON only
-    and refuse the pickle message unread; an unregistered task name is
-    discarded; our task refuses an unknown objective or a malformed request
-    with a named error before running anything; undecodable bytes are dropped.
-    The workers keep serving and the experiment completes, each trial once.
-    """
-    scratch = workdir / "injected"
-    scratch.mkdir(parents=True)
-    injected: list[str] = []
-    with redis_server() as redis, fleet(redis.url(), workdir / "logs", count=2) as (app, workers):
-        count_dir = workdir / "counts"
-        experiment = branin_experiment("malformed", app, count_dir, runtime_seconds=0.5)
-        settings = sqlite_settings(workdir)
-        scheduler = Scheduler(experiment, sobol(), fast_options(max_pending_trials=2), settings)
-        fault = FaultThread(
-            lambda: len(executions(count_dir)) >= 2,
-            lambda: injected.extend(inject_bad_messages(app, redis.url(), scratch)),
-        )
-        fault.start()
-        scheduler.run_n_trials(max_trials=budget, timeout_hours=0.05)
-        fault.join(timeout=10)
-        alive = sorted(w.hostname for w in workers if w.process.poll() is None)
-        answered = set()
-        with contextlib.suppress(Exception):
-            replies = app.control.ping(destination=alive, timeout=1.0) or []
-            answered = {name for reply in replies for name in reply}
-        logs = "\n".join(w.log() for w in workers)
-        result = check_invariants(
-            "8. malformed / pickle messages", SQLStore(settings), experiment.name, budget, count_dir
-        )
-    if fault.error:
-        result.problems.append(f"fault not injected: {_last_line(fault.error)}")
-    for leftover in ("unpickled", "os-system", "trial-900", "trial-901", "trial-902"):
-        if (scratch / leftover).exists():
-            result.problems.append(f"an injected message executed something: {leftover} exists")
-    if set(alive) != {w.hostname for w in workers} or answered != set(alive):
-        result.problems.append(f"workers did not all survive: alive {alive}, answering {answered}")
-    if "Refusing to deserialize untrusted content of type pickle" not in logs:
-        result.problems.append("no worker logged refusing the pickle message")
-    if "dropped a queue entry that is not a valid message" not in logs:
-        result.problems.append("no worker logged dropping the undecodable queue entry")
-    if result.statuses.get("COMPLETED") != budget:
-        result.problems.append(f"every trial must complete: {dict(result.statuses)}")
-    result.notes.append(f"{len(injected) + 1} hostile messages injected, none executed")
-    return result
-
-
-# --------------------------------------------------- 6. worker host cut off
-
-
-class NetnsUnavailable(RuntimeError):
-    """This sandbox does not let us create network namespaces and veth pairs."""
-
-
-@contextlib.contextmanager
-def isolated_host() -> Iterator[tuple[str, str, str]]:
-    """A network namespace joined to this host by a veth pair on 10.200.N.0/30.
-
-    Yields (namespace, host address, host-side interface). Traffic stays on
-    this machine: the addresses exist only on the veth pair.
-    """
-    token = uuid.uuid4().hex[:6]
-    namespace, host_if, ns_if = f"bofault-{token}", f"bfh{token}", f"bfn{token}"
-    subnet = 200 + int(token[:2], 16) % 50
-    host_ip, ns_ip = f"10.200.{subnet}.1", f"10.200.{subnet}.2"
-    setup = [
-        ["ip", "netns", "add", namespace],
-        ["ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if],
-        ["ip", "link", "set", ns_if, "netns", namespace],
-        ["ip", "addr", "add", f"{host_ip}/30", "dev", host_if],
-        ["ip", "link", "set", host_if, "up"],
-        ["ip", "netns", "exec", namespace, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if],
-        ["ip", "netns", "exec", namespace, "ip", "link", "set", ns_if, "up"],
-        ["ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up"],
-    ]
-    try:
-        for command in setup:
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise NetnsUnavailable(
-                    f"`{' '.join(command)}` failed: {done.stderr.strip() or done.returncode} "
-                    "(needs root, or CAP_NET_ADMIN and CAP_SYS_ADMIN, and iproute2)"
-                )
-        yield namespace, host_ip, host_if
-    except FileNotFoundError as exc:
-        raise NetnsUnavailable(f"iproute2 is not installed: {exc}") from None
-    finally:
-        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
-        subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
-
-
-def worker_cut_off(workdir: Path, budget: int = 8) -> ScenarioResult:
-    """A worker in its own network namespace loses its link to Redis mid-trial.
-
-    Documented outcome: the trial is re-run on another worker. Redis still
-    holds its message as unacknowledged; once the visibility timeout passes,
-    a worker on this side of the cut redelivers it and the re-run completes
-    the trial: its task body ran twice, its result is recorded once. The
-    cut-off worker does not notice the dead link while its only slot is busy
-    (no BRPOP is pending, so kombu's health check has nothing to time out),
-    lets its copy finish and then waits on the dead socket with the result;
-    were the link to return, that late duplicate result would be ignored by
-    the scheduler, the trial being terminal. ``ttl_seconds_for_trials`` is
-    the backstop if no worker is left to redeliver it.
-    """
-    cut: dict[str, int] = {}
-    with (
-        isolated_host() as (namespace, host_ip, host_if),
-        redis_server(bind=("127.0.0.1", host_ip)) as redis,
-    ):
-        isolated = start_worker(
-            redis.url(host=host_ip),
-            workdir / "logs",
-            "isolated",
-            prefix=["ip", "netns", "exec", namespace],
-        )
-        try:
-            with fleet(redis.url(), workdir / "logs", count=1) as (app, _):
-                wait_until_ready(app, [isolated])
-                count_dir = workdir / "counts"
-                experiment = branin_experiment("cut-off", app, count_dir, runtime_seconds=2.0)
-                settings = sqlite_settings(workdir)
-                options = fast_options(max_pending_trials=2, ttl_seconds_for_trials=60.0)
-                scheduler = Scheduler(experiment, sobol(), options, settings)
-
-                def pull_the_cable() -> None:
-                    cut["trial"] = running_on(count_dir, isolated)[0][0]
-                    subprocess.run(["ip", "link", "set", host_if, "down"], check=True)
-
-                fault = FaultThread(lambda: bool(running_on(count_dir, isolated)), pull_the_cable)
-                fault.start()
-                scheduler.run_n_trials(max_trials=budget, timeout_hours=0.05)
-                fault.join(timeout=10)
-                result = check_invariants(
-                    "6. worker host cut off (netns, link down)",
-                    SQLStore(settings),
-                    experiment.name,
-                    budget,
-                    count_dir,
-                    documented_reruns=set(cut.values()),
-                )
-        finally:
-            stop_workers([isolated.process], timeout=2)
-    if fault.error:
-        result.problems.append(f"fault not injected: {_last_line(fault.error)}")
-    index = cut.get("trial")
-    if index is not None:
-        runs = result.executions.get(index, 0)
-        if result.reason(index) or runs != 2:
-            result.problems.append(
-                f"trial {index} (cut off mid-run) ended {result.reason(index) or 'COMPLETED'} "
-                f"after {runs} run(s); expected a re-run on the other worker that completes"
-            )
-    result.notes.append(
-        f"trial {index} cut off mid-run, re-run on the other worker after the visibility timeout"
-    )
     return result
