@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from celery._state import _set_task_join_will_block
@@ -19,10 +20,17 @@ from workers.protocol import DEFAULT_QUEUE, objective_queue
 
 logger = logging.getLogger(__name__)
 
+
+@dataclass
+class _EmbeddedWorker:
+    """An app's in-process worker and every queue it consumes."""
+
+    worker: Any
+    queues: set[str]
+
+
 _lock = threading.Lock()
-_workers: dict[int, Any] = {}
-#: Per app: the queues its in-process worker consumes.
-_served: dict[int, set[str]] = {}
+_workers: dict[int, _EmbeddedWorker] = {}
 #: How long a started worker may take to answer a request to consume one more queue.
 ADD_QUEUE_SECONDS = 30.0
 
@@ -42,12 +50,12 @@ def ensure_embedded_worker(app: Any, concurrency: int = 2, queue: str = DEFAULT_
     exist.
     """
     with _lock:
-        worker = _workers.get(id(app))
-        if worker is not None:
-            if queue not in _served[id(app)]:
-                _consume_also(app, worker, queue)
-                _served[id(app)].add(queue)
-            return worker
+        running = _workers.get(id(app))
+        if running is not None:
+            if queue not in running.queues:
+                _consume_also(app, running.worker, queue)
+                running.queues.add(queue)
+            return running.worker
         load_objective_modules()
         # Threads other than this one resolve the "current" app; make it ours, or
         # tasks run there store results in a disabled backend.
@@ -71,8 +79,7 @@ def ensure_embedded_worker(app: Any, concurrency: int = 2, queue: str = DEFAULT_
         _set_task_join_will_block(False)
         thread = threading.Thread(target=worker.start, name="bo-embedded-worker", daemon=True)
         thread.start()
-        _workers[id(app)] = worker
-        _served[id(app)] = queues
+        _workers[id(app)] = _EmbeddedWorker(worker, queues)
         logger.info("embedded worker started (%d threads)", concurrency)
         return worker
 
@@ -94,7 +101,6 @@ def _consume_also(app: Any, worker: Any, queue: str) -> None:
 
 def stop_embedded_worker(app: Any) -> None:
     with _lock:
-        worker = _workers.pop(id(app), None)
-        _served.pop(id(app), None)
-    if worker is not None:
-        worker.stop(in_sighandler=False)
+        running = _workers.pop(id(app), None)
+    if running is not None:
+        running.worker.stop(in_sighandler=False)
