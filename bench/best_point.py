@@ -23,6 +23,7 @@ import warnings
 from bench.bo_quality import Problem, branin, gramacy
 from scheduler import Data, Experiment, Scheduler
 from scheduler.analysis.best_point import BestPointModel, best_trial
+from scheduler.core.parameters import TParameterization
 from scheduler.generation.base import GenerationContext
 from scheduler.generation.sobol import SobolGenerator
 from scheduler.generation.strategy import GenerationStep, GenerationStrategy, Models
@@ -31,7 +32,7 @@ from scheduler.local.runner import FunctionRunner
 FIRST = 20
 
 
-def _complete(experiment: Experiment, problem: Problem, parameters: dict[str, float]) -> None:
+def _complete(experiment: Experiment, problem: Problem, parameters: TParameterization) -> None:
     """Add one COMPLETED trial whose data report no sem (noise to be inferred)."""
     trial = experiment.new_trial(parameters)
     trial.mark_running()
@@ -39,7 +40,9 @@ def _complete(experiment: Experiment, problem: Problem, parameters: dict[str, fl
         name: float(value[0] if isinstance(value, tuple) else value)
         for name, value in problem.evaluate(parameters).items()
     }
-    noisy = {name: (mean, None) for name, mean in means.items()}
+    noisy: dict[str, float | tuple[float, float | None]] = {
+        name: (mean, None) for name, mean in means.items()
+    }
     experiment.attach_data(Data.from_evaluations(noisy, trial.index))
     trial.mark_completed()
 
@@ -55,7 +58,7 @@ def measure(problem: Problem, trials: int) -> tuple[float, float, float]:
     scheduler = Scheduler(experiment, strategy)
     cold, warm, cached = [], [], []
     for k, parameters in enumerate(points, start=1):
-        _complete(experiment, problem, parameters)  # type: ignore[arg-type]
+        _complete(experiment, problem, parameters)
         if k < FIRST:
             continue
         start = time.perf_counter()

@@ -73,7 +73,7 @@ class GenTimes(SchedulerListener):
 
     def on_generate(self, scheduler: Any, trials: Sequence[Trial], seconds: float) -> None:
         self.gen_total += seconds
-        if trials and not trials[0].generation_step.startswith("Sobol"):
+        if trials and not (trials[0].generation_step or "").startswith("Sobol"):
             self.per_trial.extend([seconds / len(trials)] * len(trials))
 
     def on_poll(self, scheduler: Any, seconds: float) -> None:
@@ -171,7 +171,8 @@ def run_once(app: Any, args: argparse.Namespace, seed: int, label: str) -> Run:
         by_worker.setdefault(values["worker_pid"], []).append(
             (values["started_at"], values["finished_at"])
         )
-        steps[trial.generation_step] = steps.get(trial.generation_step, 0) + 1
+        step = trial.generation_step or "manual"
+        steps[step] = steps.get(step, 0) + 1
     gaps = [
         later[0] - earlier[1]
         for runs in by_worker.values()

@@ -141,7 +141,7 @@ def run_fleet(
         runner=runner,
         is_test=True,
     )
-    options = SchedulerOptions(
+    scheduler_options = SchedulerOptions(
         max_pending_trials=fleet,
         total_trials=total_trials,
         init_seconds_between_polls=0.0,
@@ -149,7 +149,7 @@ def run_fleet(
         logging_level=logging.WARNING,
         **options,
     )
-    scheduler = Scheduler(experiment, strategy, options)
+    scheduler = Scheduler(experiment, strategy, scheduler_options)
     launches: list[Launch] = []
     launch = scheduler._launch
 
