@@ -266,7 +266,8 @@ class BoTorchGenerator(Generator):
         if self.large_data.applies(len(means)):
             settings = self.large_data.optimizer_settings(settings)
             mc_samples = self.large_data.capped_mc_samples(mc_samples)
-        refit = not self._warm_start or should_refit(len(means), self._fitted_at, self.refit_growth)
+        # A metric without warm-start hyperparameters is fitted whatever `refit` says.
+        refit = should_refit(len(means), self._fitted_at, self.refit_growth)
         model, fitted = fit_models(
             [training[name] for name in spec.metric_names],
             self._warm_start,
