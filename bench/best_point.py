@@ -20,7 +20,7 @@ import statistics
 import time
 import warnings
 
-from bench.bo_quality import Problem, branin, gramacy
+from bench.problems import Problem, branin, gramacy
 from scheduler import Data, Experiment, Scheduler
 from scheduler.analysis.best_point import BestPointModel, best_trial
 from scheduler.core.parameters import TParameterization

@@ -37,7 +37,8 @@ from typing import Any
 import torch
 from botorch.test_functions.synthetic import Hartmann
 
-from bench.bo_quality import hartmann6, parse_settings
+from bench.bo_quality import parse_settings
+from bench.problems import hartmann6
 from scheduler import Data, Experiment
 from scheduler.core.parameters import TParameterization
 from scheduler.generation import GenerationContext, SobolGenerator
