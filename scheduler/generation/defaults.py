@@ -32,7 +32,8 @@ def default_design_size(dims: int) -> int:
     the trials it saves go to the model, which then leaves a local basin more
     often. Hartmann6 at 40 trials, seeds 0-39: mean final gap 0.066 with 12
     initial trials (14 of 40 seeds in the second basin), 0.021 with 8 (5 of
-    40); Ackley10 at 100: 3.7 with 12 against 5.0 with 20. Designs of 5 to 8
+    40); fresh seeds 40-79: 0.093 (13 of 40) against 0.050 (10 of 40);
+    Ackley10 at 100: 3.7 with 12 against 5.0 with 20. Designs of 5 to 8
     trials did the same on Hartmann6; `dims + 2` keeps a margin for noise and
     for unordered choices, each of whose values the model must see.
     Two-dimensional spaces keep their 5.

@@ -1,0 +1,81 @@
+"""Which Hartmann6 basin each seed's initial design points the model to.
+
+    python -m bench.design_basins [--seeds 120] [--gaps FILE ...]
+
+A Hartmann6@40 run nearly always refines the basin of the best point of its
+initial design (the center and 7 Sobol points; no model involved): over
+seeds 0-119, 23 of the 27 seeds whose best design point lies nearer the
+second minimizer (f = -3.20) ended stuck there, against 3 of the other 93
+(`bench/README.md`, issue 16, fifth round). So the seeds printed here as
+"wrong basin" are the ones an escape rule must rescue, and the rest the ones
+it must not lose: a variant can be screened on them before a 120-seed run.
+
+`--gaps` reads `bench.bo_quality --verbose` output (`seed:gap` pairs) and
+cross-tabulates stuck runs (gap > 0.1) against the design's basin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import torch
+from botorch.test_functions.synthetic import Hartmann
+
+from bench.problems import hartmann6
+from scheduler import Data
+from scheduler.generation import GenerationContext, SobolGenerator
+from scheduler.generation.defaults import default_design_size
+
+#: Hartmann6's global minimizer (f = -3.32237) and its second basin's (f = -3.20316).
+GLOBAL_MINIMIZER = (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573)
+SECOND_MINIMIZER = (0.4047, 0.8824, 0.8461, 0.5739, 0.1389, 0.0385)
+STUCK_GAP = 0.1
+
+
+def design_points_wrong_basin(seed: int) -> bool:
+    """Whether the best point of `seed`'s initial design lies nearer the second
+    minimizer than the global one (the design `choose_generation_strategy` makes)."""
+    problem = hartmann6()
+    size = default_design_size(len(problem.search_space.parameters))
+    sobol = SobolGenerator(problem.search_space, seed=seed, center_first=True)
+    arms = sobol.gen(size, GenerationContext(problem.search_space, None, [], Data()))
+    X = torch.tensor([[float(a[f"x{i + 1}"]) for i in range(6)] for a in arms])  # type: ignore[arg-type]
+    best = X[int(torch.argmin(Hartmann(dim=6)(X.double())))]
+    to_global = float((best - torch.tensor(GLOBAL_MINIMIZER)).norm())
+    to_second = float((best - torch.tensor(SECOND_MINIMIZER)).norm())
+    return to_second < to_global
+
+
+def read_gaps(paths: list[Path]) -> dict[int, float]:
+    """Every `seed:gap` pair on the `gaps (seed:gap):` lines of these files."""
+    gaps: dict[int, float] = {}
+    for path in paths:
+        for line in path.read_text().splitlines():
+            if "gaps (seed:gap):" in line:
+                gaps.update({int(s): float(g) for s, g in re.findall(r"(\d+):([\d.]+)", line)})
+    return gaps
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=120, help="seeds 0..N-1")
+    parser.add_argument("--gaps", type=Path, nargs="*", default=[], metavar="FILE")
+    args = parser.parse_args(argv)
+    wrong = {s: design_points_wrong_basin(s) for s in range(args.seeds)}
+    print(
+        f"wrong basin ({sum(wrong.values())} of {args.seeds}):",
+        ",".join(str(s) for s, w in wrong.items() if w),
+    )
+    gaps = read_gaps(args.gaps)
+    if not gaps:
+        return
+    for label, side in (("wrong basin", True), ("global basin", False)):
+        seeds = [s for s in gaps if wrong.get(s) is side]
+        stuck = [s for s in seeds if gaps[s] > STUCK_GAP]
+        print(f"{label}: {len(stuck)} of {len(seeds)} runs stuck ({','.join(map(str, stuck))})")
+
+
+if __name__ == "__main__":
+    main()
