@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from botorch.test_functions.synthetic import Hartmann
 
+from bench.bo_quality import STUCK_GAP
 from bench.problems import hartmann6
 from scheduler import Data
 from scheduler.generation import GenerationContext, SobolGenerator
@@ -31,7 +32,6 @@ from scheduler.generation.defaults import default_design_size
 #: Hartmann6's global minimizer (f = -3.32237) and its second basin's (f = -3.20316).
 GLOBAL_MINIMIZER = (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573)
 SECOND_MINIMIZER = (0.4047, 0.8824, 0.8461, 0.5739, 0.1389, 0.0385)
-STUCK_GAP = 0.1
 
 
 def design_points_wrong_basin(seed: int) -> bool:
