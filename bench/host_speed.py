@@ -4,7 +4,7 @@
 
 The CPU seconds the benchmarks print depend on the host as much as on our
 code: the same code and seeds measured 0.144 s per BO trial at 40
-observations one hour and 0.21 s the next on the same machine, and 0.41 s on
+observations one hour and 0.21 s the next on the same machine, and 0.52 s on
 the next day's host. So `bench.bo_quality` prints this figure beside its CPU
 columns: the CPU seconds of a fixed workload that does not change with our
 code, many small torch operations with autograd on a 40-point Gaussian
