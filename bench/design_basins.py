@@ -1,6 +1,6 @@
 """Which Hartmann6 basin each seed's initial design points the model to.
 
-    python -m bench.design_basins [--seeds 120] [--gaps FILE ...]
+    python -m bench.design_basins [--seeds 120] [--design-size N] [--gaps FILE ...]
 
 A Hartmann6@40 run nearly always refines the basin of the best point of its
 initial design (the center and 7 Sobol points; no model involved): over
@@ -35,15 +35,15 @@ GLOBAL_MINIMIZER = Hartmann(dim=6).optimizers[0]
 SECOND_MINIMIZER = torch.tensor([0.4047, 0.8824, 0.8461, 0.5739, 0.1389, 0.0385])
 
 
-def design_points_wrong_basin(problem: Problem, seed: int) -> bool:
+def design_points_wrong_basin(problem: Problem, seed: int, size: int | None = None) -> bool:
     """Whether the best point of `seed`'s initial design for the Hartmann6
     `problem` lies nearer the second minimizer than the global one (the design
-    `choose_generation_strategy` makes)."""
+    `choose_generation_strategy` makes: the center, then Sobol; `size` trials,
+    by default `default_design_size`)."""
     space = problem.search_space
     sobol = SobolGenerator(space, seed=seed, center_first=True)
-    arms = sobol.gen(
-        default_design_size(len(space.parameters)), GenerationContext(space, None, [], Data())
-    )
+    size = size or default_design_size(len(space.parameters))
+    arms = sobol.gen(size, GenerationContext(space, None, [], Data()))
     best = min(arms, key=lambda arm: problem.evaluate(arm)["hartmann6"][0])
     x = torch.tensor([float(best[f"x{i + 1}"]) for i in range(6)])  # type: ignore[arg-type]
     return float((x - SECOND_MINIMIZER).norm()) < float((x - GLOBAL_MINIMIZER).norm())
@@ -63,9 +63,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=120, help="seeds 0..N-1")
     parser.add_argument("--gaps", type=Path, nargs="*", default=[], metavar="FILE")
+    parser.add_argument(
+        "--design-size", type=int, default=None, help="initial trials (default: the strategy's)"
+    )
     args = parser.parse_args(argv)
     problem = hartmann6()
-    wrong = {s: design_points_wrong_basin(problem, s) for s in range(args.seeds)}
+    wrong = {s: design_points_wrong_basin(problem, s, args.design_size) for s in range(args.seeds)}
     print(
         f"wrong basin ({sum(wrong.values())} of {args.seeds}):",
         ",".join(str(s) for s, w in wrong.items() if w),
