@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="initial (center + Sobol) trials instead of the strategy's max(5, d + 2)",
+        help="initial (center + Sobol) trials instead of the strategy's max(5, ceil((d + 2) / 2))",
     )
     parser.add_argument("--no-sobol", action="store_true", help="skip the Sobol-only floor")
     parser.add_argument("--verbose", action="store_true", help="print every seed's gap")

@@ -26,19 +26,23 @@ MAX_FLEET_DESIGN_SHARE = 1 / 4
 
 
 def default_design_size(dims: int) -> int:
-    """`max(5, dims + 2)`: the initial design without a fleet to fill.
+    """`max(5, ceil((dims + 2) / 2))`: the initial design without a fleet to fill.
 
-    Smaller than Ax's `2 * dims`, by measurement (`bench/README.md`, issue 16):
-    the trials it saves go to the model, which then leaves a local basin more
-    often. Hartmann6 at 40 trials, seeds 0-39: mean final gap 0.066 with 12
-    initial trials (14 of 40 seeds in the second basin), 0.021 with 8 (5 of
-    40); fresh seeds 40-79: 0.093 (13 of 40) against 0.050 (10 of 40);
-    Ackley10 at 100: 3.7 with 12 against 5.0 with 20. Designs of 5 to 8
-    trials did the same on Hartmann6; `dims + 2` keeps a margin for noise and
-    for unordered choices, each of whose values the model must see.
-    Two-dimensional spaces keep their 5.
+    Much smaller than Ax's `2 * dims`, by measurement (`bench/README.md`,
+    issue 16): the trials it saves go to the model, and a small design's best
+    point lies in a local basin less often (Hartmann6: the best of the center
+    and 7 Sobol points lies in the second basin on 22 % of seeds, of the
+    center and 4 on 14 %; `python -m bench.design_basins --design-size N`),
+    and a run nearly always refines the basin of its design's best point.
+    Hartmann6 at 40 trials, seeds 0-119: mean final gap 0.039 with 8 initial
+    trials (`dims + 2`, 26 of 120 seeds in the second basin), 0.027 with 5
+    (20 of 120), median 0.0016; with 12 (`2 * dims`) seeds 40-79 gave 0.093.
+    Ackley10 at 100: 3.4 with 6, 3.7 with 12, 5.0 with 20. The noisy and the
+    mixed Hartmann6 stayed within their standard errors. Spaces of up to
+    8 dimensions get 5, so an unordered choice still shows the model a few of
+    its values before the model picks the rest.
     """
-    return max(5, dims + 2)
+    return max(5, math.ceil((dims + 2) / 2))
 
 
 def sobol_budget(dims: int, num_trials: int | None) -> int | None:
@@ -100,7 +104,7 @@ def choose_generation_strategy(
     random_seed: int | None = None,
     fleet_size: int | None = None,
 ) -> GenerationStrategy:
-    """Sobol for `max(5, d + 2)` trials, the first at the center of the space,
+    """Sobol for `max(5, ceil((d + 2) / 2))` trials, the first at the center of the space,
     then Bayesian optimization.
 
     `fleet_size` (trials the loop keeps out at once: the scheduler's

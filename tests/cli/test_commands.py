@@ -315,8 +315,8 @@ def test_a_run_that_ends_with_failed_trials_says_how_to_start_over(
 def test_a_stored_experiment_keeps_the_initial_design_it_was_created_with(
     write_config: Callable[..., Path], db_url: str
 ) -> None:
-    """A new default design (issue 16: `max(5, d + 2)`, 8 trials in 6-d) applies to new
-    experiments; one stored with a 12-trial design (as before) resumes with that."""
+    """A new default design (issue 16: `max(5, ceil((d + 2) / 2))`, 5 trials in
+    6-d) applies to new experiments; one stored with a 12-trial design (as before) resumes with that."""
     six_d: dict[str, Any] = {
         "parameters": [
             {"name": f"x{i}", "type": "range", "bounds": [0.0, 1.0]} for i in range(1, 7)
@@ -352,10 +352,10 @@ def test_a_stored_experiment_keeps_the_initial_design_it_was_created_with(
     )
     resumed = CliRunner().invoke(main, ["run", str(now), "--db-url", db_url])
     assert resumed.exit_code == 0, resumed.output
-    # A rebuilt default strategy (8 Sobol trials) would have modeled trials 9 to 11.
+    # A rebuilt default strategy (5 Sobol trials) would have modeled trials 9 to 11.
     assert steps("designed_before") == ["Sobol"] * 12 + ["BoTorch"], resumed.output
 
     fresh = write_config("designed_now", generation=auto, scheduler={"total_trials": 10}, **six_d)
     result = CliRunner().invoke(main, ["run", str(fresh), "--db-url", db_url])
     assert result.exit_code == 0, result.output
-    assert steps("designed_now") == ["Sobol"] * 8 + ["BoTorch"] * 2
+    assert steps("designed_now") == ["Sobol"] * 5 + ["BoTorch"] * 5

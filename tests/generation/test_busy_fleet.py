@@ -36,9 +36,9 @@ def test_the_first_launch_fills_a_fleet_larger_than_the_initial_design() -> None
 def test_the_model_starts_with_the_other_initial_trials_pending() -> None:
     experiment, _ = run_fleet(fleet_strategy(16, 96), unit_space(6), fleet=16, total_trials=96)
     first = RecordingModel.calls[0]
-    # Half the default design (8 for 6-d) observed; every other trial out is an
-    # initial one, handed to the model as a pending point.
-    assert first.observed == 4
+    # Half the default design (5 for 6-d, rounded up) observed; every other trial
+    # out is an initial one, handed to the model as a pending point.
+    assert first.observed == 3
     assert first.pending == 16 - first.n
     by_index = sorted(experiment.trials.values(), key=lambda t: t.index)
     model_from = next(i for i, t in enumerate(by_index) if t.generation_step != "Sobol")
@@ -64,9 +64,9 @@ def test_sobol_trials_stay_within_a_quarter_of_the_budget() -> None:
     experiment, launches = run_fleet(fleet_strategy(16, 64), unit_space(6), 16, 64)
     assert sobol_trials(experiment) == 16
     assert launches[0].deployed == 16
-    # 30 trials: a quarter is less than the default design, which stays as it was.
-    experiment, _ = run_fleet(fleet_strategy(16, 30), unit_space(6), 16, 30)
-    assert sobol_trials(experiment) == 8
+    # 18 trials: a quarter is less than the default design, which stays as it was.
+    experiment, _ = run_fleet(fleet_strategy(16, 18), unit_space(6), 16, 18)
+    assert sobol_trials(experiment) == 5
 
 
 def test_a_fleet_of_at_most_half_the_design_behaves_as_before() -> None:
@@ -81,7 +81,7 @@ def test_a_fleet_of_at_most_half_the_design_behaves_as_before() -> None:
 
 def test_without_a_fleet_the_default_strategy_is_unchanged() -> None:
     sobol, model = fleet_strategy(None, 64).steps
-    assert (sobol.num_trials, sobol.min_trials_observed, sobol.fill_while_waiting) == (8, 4, 0)
+    assert (sobol.num_trials, sobol.min_trials_observed, sobol.fill_while_waiting) == (5, 3, 0)
     assert model.model_name == Models.BOTORCH.value
 
 
@@ -89,7 +89,7 @@ def test_a_lower_parallelism_cap_is_the_fleet_sized_for() -> None:
     capped = choose_generation_strategy(
         unit_space(6), max_parallelism_cap=4, num_trials=96, fleet_size=16
     )
-    assert capped.steps[0].num_trials == 8  # 4 out at once: the default design
+    assert capped.steps[0].num_trials == 5  # 4 out at once: the default design
 
 
 def test_fill_while_waiting_replaces_each_observed_trial_up_to_its_limit() -> None:
@@ -130,7 +130,7 @@ def test_the_config_sizes_the_strategy_to_max_pending_trials() -> None:
     )
     config = parse_config(data)
     sobol = build_generation_strategy(config, build_search_space(config)).steps[0]
-    assert (sobol.num_trials, sobol.min_trials_observed, sobol.fill_while_waiting) == (16, 4, 3)
+    assert (sobol.num_trials, sobol.min_trials_observed, sobol.fill_while_waiting) == (16, 3, 2)
 
 
 def test_generate_ahead_keeps_one_candidate_ready_and_spends_the_budget() -> None:

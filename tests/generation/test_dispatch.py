@@ -57,7 +57,8 @@ def test_continuous_spaces_get_sobol_initialization_then_botorch_with_the_cap() 
 
     space = mixed_space()
     sobol, _ = choose_generation_strategy(space).steps
-    assert sobol.num_trials == len(space.tunable_parameters) + 2
+    assert sobol.num_trials == 5  # max(5, ceil((d + 2) / 2)), d = 8
+    assert len(space.tunable_parameters) == 8
     assert sobol.max_parallelism is None
     sobol, _ = choose_generation_strategy(space, num_initialization_trials=4).steps
     assert sobol.num_trials == 4 and sobol.min_trials_observed == 2

@@ -312,7 +312,8 @@ def test_default_strategy_is_sobol_then_a_model_with_the_parallelism_cap() -> No
     strategy = choose_generation_strategy(space, max_parallelism_cap=3)
     sobol, model = strategy.steps
     assert sobol.model_name == "Sobol"
-    assert sobol.num_trials == len(space.tunable_parameters) + 2
+    assert sobol.num_trials == 5  # max(5, ceil((d + 2) / 2)), d = 6
+    assert len(space.tunable_parameters) == 6
     assert sobol.min_trials_observed == math.ceil(sobol.num_trials / 2)
     assert model.num_trials == -1
     assert sobol.max_parallelism == model.max_parallelism == 3
