@@ -316,7 +316,8 @@ def test_a_stored_experiment_keeps_the_initial_design_it_was_created_with(
     write_config: Callable[..., Path], db_url: str
 ) -> None:
     """A new default design (issue 16: `max(5, ceil((d + 2) / 2))`, 5 trials in
-    6-d) applies to new experiments; one stored with a 12-trial design (as before) resumes with that."""
+    6-d) applies to new experiments; one stored with a 12-trial design (as
+    before) resumes with that."""
     six_d: dict[str, Any] = {
         "parameters": [
             {"name": f"x{i}", "type": "range", "bounds": [0.0, 1.0]} for i in range(1, 7)
