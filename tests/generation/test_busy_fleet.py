@@ -69,14 +69,14 @@ def test_sobol_trials_stay_within_a_quarter_of_the_budget() -> None:
     assert sobol_trials(experiment) == 5
 
 
-def test_a_fleet_of_at_most_half_the_design_behaves_as_before() -> None:
+def test_a_fleet_no_larger_than_the_design_behaves_as_without_one() -> None:
     runs = []
-    for fleet_size in (None, 3):
+    for fleet_size in (None, 3, 5):  # the 6-d design is 5 trials
         experiment, launches = run_fleet(fleet_strategy(fleet_size, 40), unit_space(6), 3, 40)
         trials = sorted(experiment.trials.values(), key=lambda t: t.index)
         arms = [dict(t.arm.parameters) for t in trials]
         runs.append((arms, [t.generation_step for t in trials], launches))
-    assert runs[0] == runs[1]
+    assert runs[0] == runs[1] == runs[2]
 
 
 def test_without_a_fleet_the_default_strategy_is_unchanged() -> None:

@@ -28,6 +28,7 @@ from scheduler import (
 )
 from scheduler.core import GenerationError, InvalidSchedulerOptionsError
 from scheduler.generation import GenerationContext, SobolGenerator, registered_generators
+from tests.generation.fake_fleet import unit_space
 
 
 def mixed_space(**constraint: float) -> SearchSpace:
@@ -317,6 +318,18 @@ def test_default_strategy_is_sobol_then_a_model_with_the_parallelism_cap() -> No
     assert sobol.min_trials_observed == math.ceil(sobol.num_trials / 2)
     assert model.num_trials == -1
     assert sobol.max_parallelism == model.max_parallelism == 3
+
+
+@pytest.mark.parametrize(
+    ("dims", "design", "observed"),
+    [(1, 5, 3), (2, 5, 3), (6, 5, 3), (8, 5, 3), (10, 6, 3), (20, 11, 6)],
+)
+def test_the_default_design_is_five_trials_or_half_of_dims_plus_two(
+    dims: int, design: int, observed: int
+) -> None:
+    # max(5, ceil((d + 2) / 2)); the model waits for half of it, rounded up.
+    sobol, _ = choose_generation_strategy(unit_space(dims)).steps
+    assert (sobol.num_trials, sobol.min_trials_observed) == (design, observed)
 
 
 def test_sobol_tries_every_point_of_a_small_discrete_space_before_repeating() -> None:
