@@ -3,14 +3,14 @@
     python -m bench.design_basins [--seeds 120] [--design-size N] [--gaps FILE ...]
 
 A Hartmann6@40 run nearly always refines the basin of the best point of its
-initial design (the center, then Sobol points; no model involved): with the
-fifth round's design of 8, over seeds 0-119, 23 of the 27 seeds whose best
-design point lies nearer the second minimizer (f = -3.20) ended stuck there,
-against 3 of the other 93 (`bench/README.md`, issue 16, fifth round). The
-design is the default's (`default_design_size`) unless `--design-size` says
-otherwise. So the seeds printed here as
-"wrong basin" are the ones an escape rule must rescue, and the rest the ones
-it must not lose: a variant can be screened on them before a 120-seed run.
+initial design (the center, then Sobol points; no model involved): with a
+design of 8, over seeds 0-119, 23 of the 27 seeds whose best design point
+lies nearer the second minimizer (f = -3.20) ended stuck there, against 3 of
+the other 93 (`bench/README.md`, issue 16, fifth round). So the seeds printed
+here as "wrong basin" are the ones an escape rule must rescue, and the rest
+the ones it must not lose: a variant can be screened on them before a
+120-seed run. The design is the default's (`default_design_size`) unless
+`--design-size` gives its size.
 
 `--gaps` reads `bench.bo_quality --verbose` output (`seed:gap` pairs) and
 cross-tabulates stuck runs (gap > 0.1) against the design's basin.
