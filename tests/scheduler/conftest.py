@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from fake_queue import FakeClock
 
 import scheduler.core.trial as trial_module
 import scheduler.launching as launching_module
 import scheduler.scheduler as scheduler_module
+from tests.scheduler.fake_queue import FakeClock
 
 
 @pytest.fixture

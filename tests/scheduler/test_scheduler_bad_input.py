@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 import pytest
-from fake_queue import FakeJobQueue, FakeRunner, fast_options, make_experiment, sobol_only
 
 from scheduler import (
     Experiment,
@@ -26,6 +25,13 @@ from scheduler.core import (
     InvalidOptimizationConfigError,
     InvalidRunMetadataError,
     InvalidSchedulerOptionsError,
+)
+from tests.scheduler.fake_queue import (
+    FakeJobQueue,
+    FakeRunner,
+    fast_options,
+    make_experiment,
+    sobol_only,
 )
 
 

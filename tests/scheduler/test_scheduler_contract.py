@@ -9,15 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_queue import (
-    FakeClock,
-    FakeJobQueue,
-    FakeRunner,
-    QueueMetric,
-    fast_options,
-    make_experiment,
-    sobol_only,
-)
 
 from scheduler import (
     Data,
@@ -35,6 +26,15 @@ from scheduler import (
 from scheduler.core import InvalidSchedulerOptionsError, Metric, MetricFetchE
 from scheduler.core.result import Err
 from scheduler.generation.base import GenerationContext, Generator, register_generator
+from tests.scheduler.fake_queue import (
+    FakeClock,
+    FakeJobQueue,
+    FakeRunner,
+    QueueMetric,
+    fast_options,
+    make_experiment,
+    sobol_only,
+)
 
 
 def statuses(scheduler: Scheduler) -> list[TrialStatus]:

@@ -3,14 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from fake_queue import (
-    FakeClock,
-    FakeJobQueue,
-    QueueMetric,
-    fast_options,
-    make_experiment,
-    sobol_only,
-)
 
 from scheduler import (
     ComparisonOp,
@@ -25,6 +17,14 @@ from scheduler.core import (
     NoBaselineError,
     NoBestPointError,
     OutOfSearchSpaceError,
+)
+from tests.scheduler.fake_queue import (
+    FakeClock,
+    FakeJobQueue,
+    QueueMetric,
+    fast_options,
+    make_experiment,
+    sobol_only,
 )
 
 

@@ -3,14 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from fake_queue import (
-    FakeClock,
-    FakeJobQueue,
-    FakeRunner,
-    fast_options,
-    make_experiment,
-    sobol_only,
-)
 
 from scheduler import (
     FailureRateExceededError,
@@ -22,6 +14,14 @@ from scheduler import (
     TrialStatus,
 )
 from scheduler.core import InvalidSchedulerOptionsError
+from tests.scheduler.fake_queue import (
+    FakeClock,
+    FakeJobQueue,
+    FakeRunner,
+    fast_options,
+    make_experiment,
+    sobol_only,
+)
 
 
 def statuses(scheduler: Scheduler) -> list[TrialStatus]:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_queue import FakeJobQueue, QueueMetric, fast_options, make_experiment, sobol_only
 
 from scheduler import (
     ComparisonOp,
@@ -24,6 +23,13 @@ from scheduler import (
 from scheduler.analysis.best_point import BestPointModel, best_trial
 from scheduler.analysis.report import best_so_far, save_trace_plot
 from scheduler.generation.botorch import gp as modeling
+from tests.scheduler.fake_queue import (
+    FakeJobQueue,
+    QueueMetric,
+    fast_options,
+    make_experiment,
+    sobol_only,
+)
 
 
 def scheduler_with_results(

@@ -6,9 +6,15 @@ import logging
 from typing import Any
 
 import pytest
-from fake_queue import FakeJobQueue, FakeRunner, fast_options, make_experiment, sobol_only
 
 from scheduler import Experiment, Scheduler, Trial, TrialStatus
+from tests.scheduler.fake_queue import (
+    FakeJobQueue,
+    FakeRunner,
+    fast_options,
+    make_experiment,
+    sobol_only,
+)
 
 
 def statuses(scheduler: Scheduler) -> list[TrialStatus]:

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import pandas as pd
-from fake_queue import FakeClock
 
 from scheduler import (
     Data,
@@ -31,6 +30,7 @@ from scheduler import (
     choose_generation_strategy,
     exp_to_df,
 )
+from tests.scheduler.fake_queue import FakeClock
 
 
 class Job(NamedTuple):

@@ -10,18 +10,14 @@ PostgreSQL half is skipped, or fails when CI=true.
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from scheduler.storage.sql.engine import dispose_engines
-
-sys.path.insert(0, str(Path(__file__).parent))  # storage_helpers, also for subprocesses
 
 PG_HOST = os.environ.get("BO_TEST_PG_HOST", "127.0.0.1:5432")
 PG_USERS = ("postgres", "root")

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import sys
 
-from storage_helpers import fast_options, files_experiment, sobol_strategy  # beside this file
-
 from scheduler import Scheduler
 from scheduler.storage import DBSettings
+from tests.storage.storage_helpers import fast_options, files_experiment, sobol_strategy
 
 #: Short, so the test's resume need not wait long for the dead process's lease.
 LEASE_TIMEOUT = 1.0

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import sys
 
-from storage_helpers import fast_options, sobol_strategy, timed_experiment  # beside this file
-
 from scheduler import Scheduler
 from scheduler.storage import DBSettings
+from tests.storage.storage_helpers import fast_options, sobol_strategy, timed_experiment
 
 if __name__ == "__main__":
     settings = DBSettings(sys.argv[1], lease_timeout_seconds=float(sys.argv[2]))

@@ -9,12 +9,12 @@ from datetime import UTC
 
 import pytest
 from sqlalchemy import text
-from storage_helpers import count_writes, sobol_strategy, timed_experiment
 
 from scheduler import Data, TrialStatus
 from scheduler.storage import ExperimentNotFoundError, SQLStore
 from scheduler.storage.sql.bulk import stored_data
 from scheduler.storage.sql.engine import connect
+from tests.storage.storage_helpers import count_writes, sobol_strategy, timed_experiment
 
 
 def _stored_experiment(db_url: str) -> SQLStore:

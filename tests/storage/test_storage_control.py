@@ -26,7 +26,6 @@ from sqlalchemy import (
     inspect,
     select,
 )
-from storage_helpers import function_experiment, sobol_strategy
 
 from scheduler.core.clock import as_utc
 from scheduler.ops.cli.db import db
@@ -35,6 +34,7 @@ from scheduler.storage.sql import migrate
 from scheduler.storage.sql.control import CONTROL_TABLE, ControlStore
 from scheduler.storage.sql.engine import dispose_engines, get_engine
 from scheduler.storage.sql.models import ControlRow
+from tests.storage.storage_helpers import function_experiment, sobol_strategy
 
 LEGACY = "boctl_experiments"
 CONFIG = {"experiment": {"name": "exp"}, "budget": {"max_trials": 7}, "options": {"batch": 2}}

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from storage_helpers import fast_options
 
 from scheduler import Scheduler, TrialStatus
 from scheduler.storage import DBSettings, SQLStore
 from scheduler.storage.sql.engine import connect
 from scheduler.storage.sql.models import LeaseRow, TrialRow
+from tests.storage.storage_helpers import fast_options
 
 LEASE_TIMEOUT = 3.0
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,10 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-from storage_helpers import count_writes, fast_options, files_experiment, sobol_strategy
-
 from scheduler import Scheduler, TrialStatus
 from scheduler.storage import DBSettings, SQLStore
+from tests.storage.storage_helpers import (
+    count_writes,
+    fast_options,
+    files_experiment,
+    sobol_strategy,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_TIMEOUT = 1.0  # as crash_deploy.py

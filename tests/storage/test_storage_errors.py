@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
-from storage_helpers import fast_options, function_experiment, sobol_strategy
 
 from scheduler import (
     Experiment,
@@ -36,6 +35,7 @@ from scheduler.storage import (
 )
 from scheduler.storage.sql import migrate as migrate_module
 from scheduler.storage.sql.engine import dispose_engines, get_engine
+from tests.storage.storage_helpers import fast_options, function_experiment, sobol_strategy
 
 
 def test_sqlite_in_missing_directory(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from storage_helpers import fast_options, function_experiment, sobol_strategy
 
 from scheduler import Data, Metric, Ok, Scheduler, Trial, TrialStatus
 from scheduler.core.runner import Runner
@@ -18,6 +17,7 @@ from scheduler.storage import (
 )
 from scheduler.storage.sql.engine import connect
 from scheduler.storage.sql.models import DataRow
+from tests.storage.storage_helpers import fast_options, function_experiment, sobol_strategy
 
 
 def test_stale_candidates_are_stored_and_reloaded(db_url: str) -> None:

@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from storage_helpers import branin, branin_space, fast_options, sobol_strategy
 
 from scheduler import (
     Data,
@@ -33,6 +32,7 @@ from scheduler.storage import (
     list_experiments,
     load_experiment,
 )
+from tests.storage.storage_helpers import branin, branin_space, fast_options, sobol_strategy
 
 
 class MockJobRunner(Runner):

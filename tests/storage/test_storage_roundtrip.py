@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from storage_helpers import BraninMetric, TimedRunner, branin_space, sobol_strategy
 
 from scheduler import (
     ChoiceParameter,
@@ -34,6 +33,7 @@ from scheduler import (
 from scheduler.storage import DBSettings, SQLStore, load_experiment
 from scheduler.storage.encoding import experiment_to_json, generation_strategy_to_json
 from scheduler.storage.registry import DEFAULT_REGISTRY
+from tests.storage.storage_helpers import BraninMetric, TimedRunner, branin_space, sobol_strategy
 
 
 def full_space() -> SearchSpace:

@@ -7,13 +7,6 @@ import time
 import pandas as pd
 import pytest
 from sqlalchemy import event, func, select
-from storage_helpers import (
-    count_writes,
-    fast_options,
-    function_experiment,
-    sobol_strategy,
-    timed_experiment,
-)
 
 from scheduler import Scheduler, TrialStatus, exp_to_df
 from scheduler.storage import (
@@ -25,6 +18,13 @@ from scheduler.storage import (
 )
 from scheduler.storage.sql.engine import connect
 from scheduler.storage.sql.models import TrialRow
+from tests.storage.storage_helpers import (
+    count_writes,
+    fast_options,
+    function_experiment,
+    sobol_strategy,
+    timed_experiment,
+)
 
 
 def stored_trial_indices(store: SQLStore) -> list[int]:

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from storage_helpers import function_experiment, sobol_strategy
 
 import scheduler.storage.sql.engine as engine_module
 import scheduler.storage.sql.store as store_module
 from scheduler.storage import DBSettings, SQLStore, StorageLockedError, load_experiment
 from scheduler.storage.sql.engine import dispose_engines
+from tests.storage.storage_helpers import function_experiment, sobol_strategy
 
 
 @pytest.fixture

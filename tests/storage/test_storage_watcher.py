@@ -6,7 +6,6 @@ import time
 
 import pandas as pd
 import pytest
-from storage_helpers import fast_options, function_experiment, sobol_strategy, timed_experiment
 
 from scheduler import Scheduler, TrialStatus
 from scheduler.storage import (
@@ -17,6 +16,12 @@ from scheduler.storage import (
 )
 from scheduler.storage.registry import DEFAULT_REGISTRY
 from scheduler.storage.sql.watcher import ExperimentWatcher
+from tests.storage.storage_helpers import (
+    fast_options,
+    function_experiment,
+    sobol_strategy,
+    timed_experiment,
+)
 
 
 def same_as_a_fresh_load(watched: object, url: str, name: str) -> None:
