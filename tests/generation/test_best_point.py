@@ -18,7 +18,9 @@ from scheduler import (
     SearchSpace,
 )
 from scheduler.analysis.best_point import best_trial, pareto_optimal_parameters
+from scheduler.core.parameters import TParameterization
 from tests.generation.helpers import minimize, observe
+from tests.support.values import number
 
 
 def line_space() -> SearchSpace:
@@ -40,9 +42,9 @@ def test_noiseless_best_is_the_best_feasible_observation() -> None:
         outcome_constraints=[OutcomeConstraint(Metric("c"), ComparisonOp.GEQ, 0.25)],
     )
     experiment = Experiment("constrained", line_space(), config)
-    arms = [{"x": x} for x in (0.1, 0.2, 0.3, 0.6, 0.9)]
+    arms: list[TParameterization] = [{"x": x} for x in (0.1, 0.2, 0.3, 0.6, 0.9)]
     # f = x prefers x = 0.1, but c = x >= 0.25 rules out 0.1 and 0.2
-    observe(experiment, lambda p: {"f": (p["x"], 0.0), "c": (p["x"], 0.0)}, arms)
+    observe(experiment, lambda p: {"f": (number(p["x"]), 0.0), "c": (number(p["x"]), 0.0)}, arms)
     for use_model in (True, False):  # noiseless: the model is not needed
         index, parameters, values = best_trial(experiment, use_model=use_model)  # type: ignore[misc]
         assert (index, parameters) == (2, {"x": 0.3})
@@ -55,7 +57,9 @@ def test_no_feasible_trial_means_no_best_trial() -> None:
         outcome_constraints=[OutcomeConstraint(Metric("c"), ComparisonOp.LEQ, -1.0)],
     )
     experiment = Experiment("infeasible", line_space(), config)
-    observe(experiment, lambda p: {"f": p["x"], "c": p["x"]}, [{"x": 0.2}, {"x": 0.4}])
+    observe(
+        experiment, lambda p: {"f": number(p["x"]), "c": number(p["x"])}, [{"x": 0.2}, {"x": 0.4}]
+    )
     assert best_trial(experiment, use_model=False) is None
     assert pareto_optimal_parameters(experiment, use_model=False) == {}
 
@@ -63,8 +67,8 @@ def test_no_feasible_trial_means_no_best_trial() -> None:
 def test_with_noisy_data_the_model_discounts_a_lucky_observation() -> None:
     experiment = Experiment("noisy", line_space(), minimize())
     rng = random.Random(0)
-    arms = [{"x": i / 15} for i in range(16)]
-    observe(experiment, lambda p: {"f": (p["x"] + rng.gauss(0.0, 0.05), None)}, arms)
+    arms: list[TParameterization] = [{"x": i / 15} for i in range(16)]
+    observe(experiment, lambda p: {"f": (number(p["x"]) + rng.gauss(0.0, 0.05), None)}, arms)
     lucky = experiment.new_trial({"x": 0.8})  # truly 0.8, observed as the minimum
     lucky.mark_running()
     experiment.attach_data(Data.from_evaluations({"f": -0.3}, lucky.index))
@@ -93,7 +97,7 @@ def test_pareto_set_keeps_the_non_dominated_feasible_trials() -> None:
     }
     observe(
         experiment,
-        lambda p: dict(zip("abc", ((v, 0.0) for v in table[p["x"]]), strict=True)),
+        lambda p: dict(zip("abc", ((v, 0.0) for v in table[number(p["x"])]), strict=True)),
         [{"x": x} for x in table],
     )
     front = pareto_optimal_parameters(experiment)
@@ -104,5 +108,5 @@ def test_pareto_set_keeps_the_non_dominated_feasible_trials() -> None:
 
 def test_single_objective_pareto_set_is_the_best_trial() -> None:
     experiment = Experiment("so", line_space(), minimize())
-    observe(experiment, lambda p: {"f": (abs(p["x"] - 0.4), 0.0)}, [{"x": 0.1}, {"x": 0.5}])
+    observe(experiment, lambda p: {"f": (abs(number(p["x"]) - 0.4), 0.0)}, [{"x": 0.1}, {"x": 0.5}])
     assert pareto_optimal_parameters(experiment) == {1: ({"x": 0.5}, {"f": 0.09999999999999998})}

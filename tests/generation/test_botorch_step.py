@@ -51,6 +51,7 @@ from tests.generation.helpers import (
     observe,
     sobol_arms,
 )
+from tests.support.values import number
 
 FALLBACK = "proposes"  # part of the fallback WARNING: "BoTorch step proposes n Sobol arm(s)"
 
@@ -242,7 +243,7 @@ def test_a_small_discrete_space_is_searched_without_repeating_arms() -> None:
     )
     experiment = Experiment("discrete", space, minimize())
     everything = UnitCubeEncoder(space).enumerate()
-    observe(experiment, lambda p: {"f": float(p["i"]) + (p["c"] == "y")}, everything[:9])
+    observe(experiment, lambda p: {"f": float(number(p["i"])) + (p["c"] == "y")}, everything[:9])
     proposals = gen(experiment, 3)
     assert sorted(map(str, proposals)) == sorted(map(str, everything[9:]))
 
@@ -325,7 +326,11 @@ def test_repeated_calls_warm_start_every_kind_of_model(caplog: pytest.LogCapture
         with caplog.at_level(logging.WARNING):
             for _ in range(2):
                 arm = bo.gen(1, GenerationContext.from_experiment(experiment))[0]
-                observe(experiment, lambda p: {"f": branin(p), "c": p["x1"] + p["x2"]}, [arm])
+                observe(
+                    experiment,
+                    lambda p: {"f": branin(p), "c": number(p["x1"]) + number(p["x2"])},
+                    [arm],
+                )
         assert bo._warm_start  # filled by the first call, used by the second
         assert not fallback_messages(caplog)
 

@@ -15,6 +15,7 @@ from scheduler import (
 )
 from scheduler.generation.botorch.encoding import UnitCubeEncoder
 from tests.generation.helpers import mixed_space, sobol_arms
+from tests.support.values import number
 
 
 def test_arms_round_trip_through_the_cube() -> None:
@@ -29,7 +30,7 @@ def test_arms_round_trip_through_the_cube() -> None:
         assert decoded["epochs"] == 3
         for name, value in arm.items():
             if isinstance(value, float):
-                assert math.isclose(decoded[name], value, rel_tol=1e-9, abs_tol=1e-12)
+                assert math.isclose(number(decoded[name]), value, rel_tol=1e-9, abs_tol=1e-12)
             else:
                 assert decoded[name] == value and type(decoded[name]) is type(value)
 
@@ -39,9 +40,9 @@ def test_log_scale_parameters_are_linear_in_log_space() -> None:
     encoder = UnitCubeEncoder(space)
     block = next(b for b in encoder.blocks if b.name == "lr")
     x = torch.full((encoder.dim,), 0.5, dtype=torch.double)
-    assert math.isclose(encoder.decode(x)["lr"], math.sqrt(1e-4 * 1e-1), rel_tol=1e-9)
+    assert math.isclose(number(encoder.decode(x)["lr"]), math.sqrt(1e-4 * 1e-1), rel_tol=1e-9)
     x[block.start] = 0.25
-    assert math.isclose(encoder.decode(x)["lr"], 10 ** (-4 + 0.25 * 3), rel_tol=1e-9)
+    assert math.isclose(number(encoder.decode(x)["lr"]), 10 ** (-4 + 0.25 * 3), rel_tol=1e-9)
 
 
 def test_relaxed_points_decode_to_valid_discrete_values() -> None:
@@ -83,7 +84,7 @@ def test_linear_constraints_hold_in_the_cube_exactly_when_they_hold_in_the_space
         arm = encoder.decode(x)
         arm["c"] = 10.0 * float(x[2])  # compare on the relaxed value, before rounding
         in_cube = float((x[indices] * coefficients).sum()) >= rhs
-        in_space = 2.0 * arm["a"] - 0.5 * arm["b"] + arm["c"] <= 0.0
+        in_space = 2.0 * number(arm["a"]) - 0.5 * number(arm["b"]) + number(arm["c"]) <= 0.0
         agree += in_cube == in_space
     assert agree == 200
 

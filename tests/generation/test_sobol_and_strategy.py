@@ -29,6 +29,7 @@ from scheduler import (
 from scheduler.core import GenerationError, InvalidSchedulerOptionsError
 from scheduler.generation import GenerationContext, SobolGenerator, registered_generators
 from tests.generation.fake_fleet import unit_space
+from tests.support.values import number
 
 
 def mixed_space(**constraint: float) -> SearchSpace:
@@ -132,7 +133,7 @@ def test_center_first_starts_at_the_center_of_every_kind_of_parameter() -> None:
     generator = SobolGenerator(space, seed=3, center_first=True)
     center, *rest = generator.gen(3, context(space))
     assert center["x1"] == center["x2"] == 0.5
-    assert math.isclose(center["lr"], 1e-2)  # the midpoint in log space
+    assert math.isclose(number(center["lr"]), 1e-2)  # the midpoint in log space
     assert center["layers"] == 3  # the middle of 1..4, equally likely ints
     assert center["optimizer"] == "sgd" and center["batch"] == 32
     assert len(rest) == 2 and center not in rest
@@ -153,7 +154,7 @@ def test_the_center_is_remembered_across_resume_and_skipped_when_it_breaks_a_con
     tight = mixed_space(x1=2.0, x2=2.0)  # 2 x1 + 2 x2 <= 1: the center's 2.0 breaks it
     points = SobolGenerator(tight, seed=3, center_first=True).gen(3, context(tight))
     assert len(points) == 3
-    assert all(2 * p["x1"] + 2 * p["x2"] <= 1.0 for p in points)
+    assert all(2 * number(p["x1"]) + 2 * number(p["x2"]) <= 1.0 for p in points)
 
 
 def test_without_restored_state_a_new_generator_repeats_itself() -> None:

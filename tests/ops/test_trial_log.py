@@ -21,6 +21,7 @@ from scheduler import (
 )
 from scheduler.local.runner import FunctionMetric, FunctionRunner
 from scheduler.ops.trial_log import TrialLog
+from tests.support.values import number
 
 
 def test_each_completed_trial_is_logged_with_its_value_and_the_best_so_far(
@@ -42,7 +43,9 @@ def test_each_completed_trial_is_logged_with_its_value_and_the_best_so_far(
 
     lines = [r.getMessage() for r in caplog.records if r.name == "scheduler.trials"]
     assert len(lines) == 3
-    losses = {t.index: (t.arm.parameters["x"] - 0.3) ** 2 for t in experiment.trials.values()}
+    losses = {
+        t.index: (number(t.arm.parameters["x"]) - 0.3) ** 2 for t in experiment.trials.values()
+    }
     best_so_far = None
     for index, line in enumerate(lines):
         if best_so_far is None or losses[index] < losses[best_so_far]:

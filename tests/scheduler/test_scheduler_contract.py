@@ -35,6 +35,7 @@ from tests.scheduler.fake_queue import (
     make_experiment,
     sobol_only,
 )
+from tests.support.values import number
 
 
 def statuses(scheduler: Scheduler) -> list[TrialStatus]:
@@ -136,7 +137,7 @@ def test_a_failed_point_is_never_proposed_again_in_a_discrete_space() -> None:
         fast_options(max_pending_trials=1, tolerated_trial_failure_rate=0.5),
     )
     scheduler.run_n_trials(max_trials=12)
-    tried = [t.arm.parameters["k"] for t in experiment.trials.values()]
+    tried = [number(t.arm.parameters["k"]) for t in experiment.trials.values()]
     assert sorted(tried) == [0, 1, 2, 3, 4, 5]
     assert scheduler.should_consider_optimization_complete()[0]
 
