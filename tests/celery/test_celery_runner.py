@@ -29,6 +29,7 @@ from scheduler import (
 )
 from scheduler.celery import CeleryMetric, CeleryRunner, bind_app
 from scheduler.core.errors import FailureRateExceededError
+from scheduler.core.parameters import TParameterization
 from scheduler.core.trial import Trial
 from scheduler.storage import DBSettings, SQLStore, load_experiment
 from tests.support.celery_workers import WorkerFleet
@@ -291,7 +292,8 @@ def test_resume_collects_trials_sent_just_before_a_crash(
     runner = experiment.runner
     assert isinstance(runner, CeleryRunner)
     # What `_launch` saves before sending, then the sends the crash left unsaved.
-    trials = [experiment.new_trial(p) for p in ({"x1": 0.0, "x2": 1.0}, {"x1": 2.0, "x2": 3.0})]
+    points: tuple[TParameterization, ...] = ({"x1": 0.0, "x2": 1.0}, {"x1": 2.0, "x2": 3.0})
+    trials = [experiment.new_trial(p) for p in points]
     never_sent = experiment.new_trial({"x1": 4.0, "x2": 5.0})
     store = scheduler._store
     assert isinstance(store, SQLStore)

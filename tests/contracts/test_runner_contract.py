@@ -33,6 +33,7 @@ from scheduler import (
 )
 from scheduler.core.data import Data
 from scheduler.core.metric import Metric
+from scheduler.core.parameters import TParameterization
 from scheduler.core.result import Ok
 from scheduler.core.runner import Runner
 from scheduler.core.trial import Trial
@@ -41,7 +42,7 @@ from tests.contracts.contract_objectives import EXPLOSION, METRIC, sphere
 
 #: A limit for polling, only so that a broken runner fails instead of hanging.
 GIVE_UP_SECONDS = 60.0
-POINT = {"x1": 1.5, "x2": -2.0}
+POINT: TParameterization = {"x1": 1.5, "x2": -2.0}
 
 
 def experiment_for(
@@ -73,7 +74,7 @@ def mark_deployed(runner: Runner, trial: Trial, metadata: dict[str, Any]) -> Non
         trial.mark_running()
 
 
-def deploy(runner: Runner, experiment: Experiment, parameters: dict[str, float]) -> Trial:
+def deploy(runner: Runner, experiment: Experiment, parameters: TParameterization) -> Trial:
     trial = experiment.new_trial(parameters)
     mark_deployed(runner, trial, runner.run(trial))
     return trial
@@ -173,7 +174,7 @@ class TestRunnerContract:
 
     def test_run_multiple_deploys_every_trial(self, under_test: RunnerUnderTest) -> None:
         experiment, runner, metric = experiment_for(under_test, "contract_sphere")
-        points = [{"x1": float(i), "x2": 1.0} for i in range(3)]
+        points: list[TParameterization] = [{"x1": float(i), "x2": 1.0} for i in range(3)]
         trials = [experiment.new_trial(p) for p in points]
 
         deployed = runner.run_multiple(trials)

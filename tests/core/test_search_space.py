@@ -12,7 +12,7 @@ from scheduler import (
     RangeParameter,
     SearchSpace,
 )
-from scheduler.core import InvalidSearchSpaceError, OutOfSearchSpaceError
+from scheduler.core import InvalidSearchSpaceError, OutOfSearchSpaceError, TParameterization
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def space() -> SearchSpace:
     )
 
 
-def inside() -> dict[str, object]:
+def inside() -> TParameterization:
     return {"x1": 0.0, "x2": 5.0, "layers": 2, "optimizer": "adam", "batch": 32}
 
 
@@ -82,7 +82,7 @@ def test_parameter_groups(space: SearchSpace) -> None:
 
 
 def test_a_point_inside_passes_and_is_cast(space: SearchSpace) -> None:
-    given = {"x1": 1, "x2": "2.5", "layers": 2.0, "optimizer": "sgd"}
+    given: TParameterization = {"x1": 1, "x2": "2.5", "layers": 2.0, "optimizer": "sgd"}
     cast = space.validate_parameterization(given)
     assert cast == {"x1": 1.0, "x2": 2.5, "layers": 2, "optimizer": "sgd", "batch": 32}
     assert isinstance(cast["layers"], int)

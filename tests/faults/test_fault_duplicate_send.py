@@ -30,6 +30,7 @@ from workers.settings import ENV_BROKER_URL, ENV_RESULT_BACKEND
 
 pytestmark = pytest.mark.slow
 
+#: `branin`'s arguments; `dict(PARAMETERS)` is the trial's parameterization.
 PARAMETERS = {"x1": 1.0, "x2": 2.0}
 DROPPED = "this duplicate"  # what a worker logs when it drops a copy (workers.claim)
 
@@ -75,8 +76,8 @@ def test_a_dropped_copy_leaves_a_failed_trial_failed(tmp_path: Path) -> None:
             )
             runner = experiment.runner
             assert isinstance(runner, CeleryRunner)
-            experiment.new_trial(PARAMETERS)  # index 0 succeeds, index 1 raises
-            trial = experiment.new_trial(PARAMETERS)
+            experiment.new_trial(dict(PARAMETERS))  # index 0 succeeds, index 1 raises
+            trial = experiment.new_trial(dict(PARAMETERS))
             send_twice_as_a_crash_mid_send_does(app, runner, trial, redis)
         finally:
             app.close()
@@ -87,7 +88,7 @@ def test_a_dropped_copy_leaves_a_failed_trial_failed(tmp_path: Path) -> None:
 def new_trial(app: Any, tmp_path: Path) -> tuple[CeleryRunner, Trial]:
     experiment = branin_experiment("twice", app, tmp_path / "counts", runtime_seconds=0.5)
     assert isinstance(experiment.runner, CeleryRunner)
-    return experiment.runner, experiment.new_trial(PARAMETERS)
+    return experiment.runner, experiment.new_trial(dict(PARAMETERS))
 
 
 def send_twice_as_a_crash_mid_send_does(

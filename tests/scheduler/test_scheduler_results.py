@@ -46,7 +46,8 @@ def scheduler_with_results(
     for i, result in enumerate(results):
         trial = experiment.new_trial({"x1": i / 10, "x2": 0.0})
         trial.mark_running()
-        experiment.attach_data(Data.from_evaluations(result, trial.index))
+        # dict(): from_evaluations takes a dict of means or (mean, sem) pairs (invariant)
+        experiment.attach_data(Data.from_evaluations(dict(result), trial.index))
         trial.mark_completed()
     return Scheduler(experiment, sobol_only(), fast_options())
 
@@ -225,7 +226,12 @@ class CountingScheduler(Scheduler):
 def test_results_are_yielded_once_per_batch_of_completions() -> None:
     queue = FakeJobQueue(polls_to_finish=None)
     plan = {2: [0, 1], 4: [2], 5: [3, 4]}  # poll number -> trials finishing then
-    queue.on_poll = lambda q, n: [q.complete(i) for i in plan.get(n, [])]
+
+    def finish_planned(q: FakeJobQueue, n: int) -> None:
+        for i in plan.get(n, []):
+            q.complete(i)
+
+    queue.on_poll = finish_planned
     scheduler = CountingScheduler(
         make_experiment(queue), sobol_only(), fast_options(max_pending_trials=5)
     )
