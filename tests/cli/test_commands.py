@@ -326,7 +326,7 @@ def test_a_stored_experiment_keeps_the_initial_design_it_was_created_with(
         "objective_function": {"name": "hartmann6"},
     }
 
-    def steps(name: str) -> list[str]:
+    def steps(name: str) -> list[str | None]:
         trials = load_experiment(name, DBSettings(db_url)).trials.values()
         return [t.generation_step for t in sorted(trials, key=lambda t: t.index)]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from scheduler.celery import CeleryMetric
 from scheduler.ops.cli.main import EXIT_CONFIG, main
 from scheduler.ops.config import ConfigError, build_experiment, build_options, parse_config
 from scheduler.stopping import (
@@ -106,5 +107,7 @@ def test_the_default_noise_is_known_only_for_the_noiseless_built_ins(
     section = {"name": objective} if sem == "auto" else {"name": objective, "sem": sem}
     config = parse_config(config_data(objective_function=section))
     experiment = build_experiment(config)
-    metric = experiment.optimization_config.objectives[0].metric  # type: ignore[union-attr]
-    assert metric.sem == expected  # type: ignore[attr-defined]
+    assert experiment.optimization_config is not None
+    metric = experiment.optimization_config.objectives[0].metric
+    assert isinstance(metric, CeleryMetric)  # what the config builds
+    assert metric.sem == expected

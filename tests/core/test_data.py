@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import pandas as pd
 import pytest
@@ -56,7 +57,8 @@ def test_empty_data_has_the_standard_columns() -> None:
 def test_from_evaluations_accepts_means_and_mean_sem_pairs() -> None:
     data = Data.from_evaluations({"loss": 0.5, "accuracy": (0.9, 0.01)}, trial_index=2)
     df = data.df.set_index("metric_name")
-    assert df.loc["loss", "mean"] == 0.5 and math.isnan(df.loc["loss", "sem"])
+    # cast: pandas types a cell as any scalar; the "sem" column holds floats
+    assert df.loc["loss", "mean"] == 0.5 and math.isnan(cast(float, df.loc["loss", "sem"]))
     assert df.loc["accuracy", "sem"] == 0.01
     assert set(df["arm_name"]) == {"2_0"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from botorch.models.transforms.input import Warp
 
 import scheduler.generation.botorch.gp as modeling
@@ -28,7 +29,9 @@ def test_warping_is_off_by_default_and_fitted_when_asked() -> None:
     assert getattr(modeling.fit_metric_model(obs), "input_transform", None) is None
     warped = modeling.fit_metric_model(obs, input_warping=True)
     assert isinstance(warped.input_transform, Warp)
-    assert warped.input_transform.concentration0.shape[-1] == 2
+    concentration0 = warped.input_transform.concentration0  # typed Tensor | Module by torch
+    assert isinstance(concentration0, torch.Tensor)  # a Parameter
+    assert concentration0.shape[-1] == 2
 
 
 def test_a_warped_generator_proposes_and_warm_starts_the_warp() -> None:

@@ -6,7 +6,7 @@ on every observation; the default (0) refits on every call.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import torch
@@ -43,7 +43,10 @@ class FitSpy:
 
         def fit(*args: Any, **kwargs: Any) -> Any:
             model, fitted = real_fit(*args, **kwargs)
-            self.training_sizes.append(int(model.train_inputs[0].shape[-2]))
+            # torch types a Module attribute as Tensor | Module; gpytorch's ExactGP sets
+            # train_inputs to a tuple of tensors.
+            train_inputs = cast(tuple[torch.Tensor, ...], model.train_inputs)
+            self.training_sizes.append(int(train_inputs[0].shape[-2]))
             return model, fitted
 
         monkeypatch.setattr(modeling, "fit_gpytorch_mll", optimize)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict, cast
 
 import pandas as pd
 
@@ -70,7 +70,8 @@ class JobRunner(Runner):
     def poll_trial_status(self, trials: Iterable[Trial]) -> dict[TrialStatus, set[int]]:
         status_dict: dict[TrialStatus, set[int]] = defaultdict(set)
         for trial in trials:
-            status = self.client.get_job_status(trial.run_metadata.get("job_id"))
+            # cast: `run` stored the int job id under "job_id"
+            status = self.client.get_job_status(cast(int, trial.run_metadata.get("job_id")))
             status_dict[status].add(trial.index)
         return status_dict
 
@@ -83,7 +84,7 @@ class BraninJobMetric(Metric):
     def fetch_trial_data(self, trial: Trial) -> MetricFetchResult:
         try:
             values = self.client.get_outcome_value_for_completed_job(
-                trial.run_metadata.get("job_id")
+                cast(int, trial.run_metadata.get("job_id"))  # the int `run` stored
             )
             record = {
                 "trial_index": trial.index,
@@ -112,7 +113,14 @@ def make_branin_experiment(client: JobQueueClient) -> Experiment:
     )
 
 
-FAST = {"init_seconds_between_polls": 0.0, "min_seconds_before_poll": 0.0}
+class _FastPolls(TypedDict):
+    """`SchedulerOptions` arguments: poll at once."""
+
+    init_seconds_between_polls: float
+    min_seconds_before_poll: float
+
+
+FAST: _FastPolls = {"init_seconds_between_polls": 0.0, "min_seconds_before_poll": 0.0}
 
 
 def test_two_runs_of_three_trials_then_a_timeout(clock: FakeClock) -> None:

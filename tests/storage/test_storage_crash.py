@@ -49,9 +49,10 @@ def test_killed_scheduler_resumes_without_losing_or_duplicating_trials(db_url: s
             if counts.get("COMPLETED", 0) >= 4 and counts.get("RUNNING", 0) >= 1:
                 break
             if child.poll() is not None:
+                assert child.stderr is not None  # stderr=PIPE
                 pytest.fail(
                     f"scheduler process exited early: {child.stderr.read().decode()[-2000:]}"
-                )  # type: ignore[union-attr]
+                )
             if time.monotonic() > deadline:
                 pytest.fail(f"scheduler process made no progress; trials: {counts}")
             time.sleep(0.05)

@@ -12,6 +12,7 @@ from pathlib import Path
 from scheduler import Scheduler, TrialStatus
 from scheduler.storage import DBSettings, SQLStore
 from tests.storage.storage_helpers import (
+    FilesRunner,
     count_writes,
     fast_options,
     files_experiment,
@@ -77,8 +78,9 @@ def test_crash_between_sends_and_their_save_loses_none_and_sends_none_twice(
     assert all(experiment.trials[i].run_metadata.get("reattached") for i in range(3))
     resumed.run_n_trials(max_trials=2)
     runner = experiment.runner
+    assert isinstance(runner, FilesRunner)
     assert {t.status for t in experiment.trials.values()} == {TrialStatus.COMPLETED}
     assert experiment.num_trials == 5
-    assert [len(runner.sends_of(i)) for i in range(5)] == [1] * 5  # type: ignore[attr-defined]
+    assert [len(runner.sends_of(i)) for i in range(5)] == [1] * 5
     reloaded, _ = SQLStore(db_url).load_experiment("deploy-crash")
     assert {t.status for t in reloaded.trials.values()} == {TrialStatus.COMPLETED}

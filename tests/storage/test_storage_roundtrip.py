@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -192,7 +193,8 @@ def test_trials_and_data_round_trip(db_url: str) -> None:
         )
     assert loaded.objective_mean_of(0) == 1.0
     assert loaded.lookup_trial_data(3).final().df["mean"].tolist() == [6.5]
-    assert math.isnan(loaded.lookup_trial_data(0).df.set_index("metric_name").at["aux", "sem"])
+    aux_sem = loaded.lookup_trial_data(0).df.set_index("metric_name").at["aux", "sem"]
+    assert math.isnan(cast(float, aux_sem))  # the "sem" column holds floats
 
 
 def test_generation_strategy_round_trip_continues_sobol(db_url: str) -> None:

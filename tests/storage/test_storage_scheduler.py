@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import TypedDict
 
 import pandas as pd
 import pytest
@@ -133,8 +134,15 @@ def test_second_scheduler_refused_while_first_runs(db_url: str) -> None:
     assert resumed.experiment.num_trials == 4
 
 
+class _ShortLease(TypedDict):
+    """The `DBSettings` arguments of a scheduler with a short lease."""
+
+    url: str
+    lease_timeout_seconds: float
+
+
 def test_expired_lease_is_taken_over(db_url: str) -> None:
-    short = {"url": db_url, "lease_timeout_seconds": 0.3}
+    short: _ShortLease = {"url": db_url, "lease_timeout_seconds": 0.3}
     crashed = SQLStore(DBSettings(**short, owner_id="crashed-host:1"))
     experiment = function_experiment()
     crashed.save_experiment(experiment, sobol_strategy())
