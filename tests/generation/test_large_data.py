@@ -59,9 +59,9 @@ def fitted_sizes(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     seen: list[list[int]] = []
     real = botorch_step.fit_models
 
-    def recording(observations: list[MetricObservations], *args: Any) -> Any:
+    def recording(observations: list[MetricObservations], *args: Any, **kwargs: Any) -> Any:
         seen.extend(list(o.trial_indices) for o in observations)
-        return real(observations, *args)
+        return real(observations, *args, **kwargs)
 
     monkeypatch.setattr(botorch_step, "fit_models", recording)
     return seen

@@ -82,6 +82,7 @@ from scheduler.generation.botorch.gp import (
     should_refit,
 )
 from scheduler.generation.botorch.outcomes import OutcomeSpec, infer_reference_point
+from scheduler.generation.botorch.prior_mean import DEFAULT_PRIOR_MEAN, PRIOR_MEANS
 from scheduler.generation.botorch.subset import restrict, select_trials
 from scheduler.generation.sobol import SobolGenerator
 
@@ -127,6 +128,10 @@ class BoTorchGenerator(Generator):
       arm outside that ball); see `escape`;
     - `output_copula`: fit a single unconstrained objective's GP to the normal
       scores of its values (see `copula`; off by default);
+    - `prior_mean`: `"fitted"` (default) fits each GP's constant prior mean
+      by marginal likelihood as BoTorch does; `"worst"` fixes an objective's at
+      the worst value observed so far, a more exploitative search (see
+      `prior_mean`);
     - `input_warping`: fit a Kumaraswamy warp of the inputs with each GP
       (see `modeling`; off by default);
     - `large_data_threshold`, `large_data_fit_points`: beyond the threshold of
@@ -149,6 +154,7 @@ class BoTorchGenerator(Generator):
         sample_around_best: bool = False,
         maxls: int = 20,
         kernel: str = DEFAULT_KERNEL,
+        prior_mean: str = DEFAULT_PRIOR_MEAN,
         explore: str | None = None,
         explore_every: int = 3,
         explore_beta: float = 4.0,
@@ -190,6 +196,12 @@ class BoTorchGenerator(Generator):
                 f"kernel to one of {', '.join(repr(k) for k in KERNELS)}."
             )
         self.kernel = kernel
+        if prior_mean not in PRIOR_MEANS:
+            raise InvalidSchedulerOptionsError(
+                f"BoTorch step prior_mean={prior_mean!r} is not known; set model_kwargs "
+                f"prior_mean to one of {', '.join(repr(m) for m in PRIOR_MEANS)}."
+            )
+        self.prior_mean = prior_mean
         self._seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
         self.encoder = UnitCubeEncoder(search_space)
         self.settings = OptimizerSettings(
@@ -274,6 +286,7 @@ class BoTorchGenerator(Generator):
             self.kernel,
             self.input_warping,
             refit,
+            worst_sides=self._worst_sides(spec),
         )
         if refit:
             self._fitted_at = len(means)
@@ -311,6 +324,15 @@ class BoTorchGenerator(Generator):
             )
 
         return make_acqf, settings, self._escape_plan(spec, means, feasible, arms)
+
+    def _worst_sides(self, spec: OutcomeSpec) -> list[float | None] | None:
+        """Per model output, where its worst value lies (`prior_mean.WorstSides`):
+        the largest for a minimized objective, the smallest for a maximized one,
+        None for a constrained metric; None throughout for `prior_mean="fitted"`."""
+        if self.prior_mean != "worst":
+            return None
+        sides: list[float | None] = [-sign for sign in spec.objective_signs]
+        return sides + [None] * (len(spec.metric_names) - len(sides))
 
     def _escape_plan(
         self,

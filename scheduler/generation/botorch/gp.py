@@ -32,6 +32,11 @@ learned Kumaraswamy CDF `u' = 1 - (1 - u^a)^b` before the kernel (BoTorch's
 with the other hyperparameters: it lets a stationary kernel bend to a
 function whose length scale varies across the space.
 
+The constant prior mean is fitted with the other hyperparameters, except for
+the outputs the caller gives a side in `worst_sides`: their mean is fixed at the
+worst value observed so far (the BoTorch step's `prior_mean="worst"`, off by
+default: see `prior_mean`).
+
 Hyperparameters maximize the exact marginal log likelihood
 (`fit_gpytorch_mll`). A previous fit's hyperparameters may seed the optimizer
 (warm start); a warm single-output fit stops at a looser tolerance, which
@@ -65,6 +70,7 @@ from torch import Tensor
 from scheduler.core.data import Data
 from scheduler.core.trial import Trial
 from scheduler.generation.botorch.encoding import DTYPE, UnitCubeEncoder
+from scheduler.generation.botorch.prior_mean import WorstSides, worst_observed_mean
 
 #: Fixed noise variances are floored at this fraction of the outcome variance.
 MIN_NOISE_RATIO = 1e-6
@@ -175,12 +181,15 @@ def fit_metric_model(
     kernel: str = DEFAULT_KERNEL,
     input_warping: bool = False,
     refit: bool = True,
+    worst_sides: WorstSides | None = None,
 ) -> SingleTaskGP:
     """Fit one metric's GP (independent GPs of `m` stacked metrics); raises
     `ModelFitError` with the reason on failure.
 
     With `refit=False` and a `warm_start`, the GP takes those hyperparameters
     as they are, without optimizing them (it still conditions on all data).
+    `worst_sides` (one entry per output, see `prior_mean.WorstSides`) fixes
+    the prior mean of the outputs that have a side at their worst value.
     """
     Y = observations.Y
     Yvar = observations.Yvar
@@ -200,6 +209,9 @@ def fit_metric_model(
                     input_warp(observations.X.shape[-1], Y.shape[-1]) if input_warping else None
                 ),
             )
+        mean = worst_observed_mean(model, worst_sides) if worst_sides else None
+        if mean is not None:
+            model.mean_module = mean
         if warm_start:
             _load_hyperparameters(model, warm_start)
             if not refit:
@@ -235,6 +247,7 @@ def fit_models(
     kernel: str = DEFAULT_KERNEL,
     input_warping: bool = False,
     refit: bool = True,
+    worst_sides: WorstSides | None = None,
 ) -> tuple[Model, WarmStart]:
     """Fit one GP per metric, in the given order (output `i` models metric `i`).
 
@@ -244,15 +257,20 @@ def fit_models(
     gets its own and they are joined in a `ModelListGP`. Returns the model and
     the fitted hyperparameters, to warm-start the next fit. `refit=False`
     reuses the warm-start hyperparameters without optimizing them, for every
-    group that has some (a group without is fitted).
+    group that has some (a group without is fitted). `worst_sides[i]`, if
+    given, is metric `i`'s side for `fit_metric_model`.
     """
     warm_start = warm_start or {}
-    groups = [stack(observations)] if _can_stack(observations) else observations
+    sides = list(worst_sides) if worst_sides is not None else [None] * len(observations)
+    if _can_stack(observations):
+        groups, group_sides = [stack(observations)], [sides]
+    else:
+        groups, group_sides = observations, [[side] for side in sides]
     models = []
     fitted: WarmStart = {}
-    for obs in groups:
+    for obs, obs_sides in zip(groups, group_sides, strict=True):
         key = _warm_key(obs)
-        model = fit_metric_model(obs, warm_start.get(key), kernel, input_warping, refit)
+        model = fit_metric_model(obs, warm_start.get(key), kernel, input_warping, refit, obs_sides)
         models.append(model)
         fitted[key] = hyperparameters(model)
     combined: Model = models[0] if len(models) == 1 else ModelListGP(*models)
