@@ -335,7 +335,9 @@ def test_a_stored_experiment_keeps_the_initial_design_it_was_created_with(
         "designed_before",
         filename="old.yaml",
         generation={**auto, "num_initialization_trials": 12},
-        scheduler={"total_trials": 20},
+        # One trial at a time, so the stop comes exactly after 9 (with 3 out, a busy
+        # machine's poll could see 8 done and start 2 more first).
+        scheduler={"total_trials": 20, "max_pending_trials": 1},
         # Stops after 9 trials, inside the 12-trial design: no window improves by 10^9.
         global_stopping={"min_trials": 9, "window_size": 1, "improvement_bar": 1e9},
         **six_d,
