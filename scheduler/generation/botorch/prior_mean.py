@@ -74,15 +74,8 @@ def worst_observed_mean(model: SingleTaskGP, sides: WorstSides) -> WorstObserved
     if not any(side is not None for side in sides):
         return None
     targets = model.train_targets
-    if targets.dim() == 1:
-        targets = targets.unsqueeze(0)
-    worst = torch.stack(
-        [
-            (targets[i].max() if side is None or side > 0 else targets[i].min())
-            for i, side in enumerate(sides)
-        ]
-    )
-    fixed = torch.tensor([side is not None for side in sides], dtype=torch.bool)
-    if model.train_targets.dim() == 1:
-        worst, fixed = worst[0], fixed[0]
+    batch = targets.shape[:-1]  # () for one output, (m,) for m
+    largest = torch.tensor([side is None or side > 0 for side in sides]).reshape(batch)
+    worst = torch.where(largest, targets.max(dim=-1).values, targets.min(dim=-1).values)
+    fixed = torch.tensor([side is not None for side in sides]).reshape(batch)
     return WorstObservedMean(worst, fixed)
