@@ -59,5 +59,5 @@ def guarded(store: ExperimentStore, suppress: bool) -> ExperimentStore:
     """`store` itself, or wrapped so its errors are suppressed after retries."""
     if not suppress:
         return store
-    wrapped: ExperimentStore = SuppressingStore(store)  # type: ignore[assignment]
+    wrapped: ExperimentStore = SuppressingStore(store)
     return wrapped

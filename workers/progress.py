@@ -53,7 +53,7 @@ class _ProgressTask(Protocol):
 def _key_value(backend: Any) -> _KeyValueBackend | None:
     """Key-value backends (Redis, cache) can hold stop requests; others cannot."""
     if callable(getattr(backend, "get", None)) and callable(getattr(backend, "set", None)):
-        return backend  # type: ignore[no-any-return]
+        return backend
     return None
 
 

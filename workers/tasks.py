@@ -87,7 +87,7 @@ def _hard_limit_error(args: Any, timeout: float) -> TrialTimeLimitExceeded:
     )
 
 
-class TrialTaskRequest(Request):  # type: ignore[misc]
+class TrialTaskRequest(Request):
     """Celery's worker-side request, with a hard-time-limit kill that says what to do.
 
     Celery stores a bare ``TimeLimitExceeded(<seconds>,)`` for a task its pool

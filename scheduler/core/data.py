@@ -237,7 +237,7 @@ class _TrialRows(Data):
         self.start, self.stop = start, stop
         self._df: pd.DataFrame | None = None
 
-    @property  # type: ignore[override]
+    @property
     def df(self) -> pd.DataFrame:
         if self._df is None:
             assert self.uncut_frame is not None

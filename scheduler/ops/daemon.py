@@ -361,10 +361,10 @@ class MaskingFormatter(logging.Formatter):
         return mask_secrets(super().format(record))
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """Writes to whatever `sys.stderr` is at the time (it may be replaced, e.g. in tests)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

@@ -41,7 +41,7 @@ class Parked(NamedTuple):
         self.client.set(sent_marker_key(self.runner.task_id(trial)), value)
 
     def marker(self, trial: Trial) -> bytes | None:
-        return self.client.get(sent_marker_key(self.runner.task_id(trial)))  # type: ignore[no-any-return]
+        return self.client.get(sent_marker_key(self.runner.task_id(trial)))
 
 
 @pytest.fixture

@@ -273,7 +273,7 @@ def test_storage_errors_end_the_run_unless_suppressed_after_retries() -> None:
         make_experiment(FakeJobQueue(polls_to_finish=1)),
         sobol_only(),
         fast_options(suppress_storage_errors_after_retries=True),
-        store=store,  # type: ignore[arg-type]
+        store=store,
     )
     scheduler.run_n_trials(max_trials=2)
     assert statuses(scheduler) == [TrialStatus.COMPLETED] * 2
@@ -379,7 +379,7 @@ def test_early_stopping_polls_at_a_steady_pace_and_asks_only_on_new_progress(
     stopper = CountingStopper()
     store = RecordingStore()
     options = fast_options(init_seconds_between_polls=2.0, early_stopping_strategy=stopper)
-    scheduler = Scheduler(experiment, sobol_only(), options, store=store)  # type: ignore[arg-type]
+    scheduler = Scheduler(experiment, sobol_only(), options, store=store)
     clock.attach(scheduler)
     scheduler.run_n_trials(max_trials=1)
     assert set(clock.sleeps) == {2.0}  # no back-off
@@ -414,7 +414,7 @@ def test_an_early_stopped_curve_is_stored_once() -> None:
     experiment.tracking_metrics = [CurveMetric("curve", curves)]
     store = RecordingStore()
     options = fast_options(early_stopping_strategy=StopAtTwoPoints())
-    scheduler = Scheduler(experiment, sobol_only(), options, store=store)  # type: ignore[arg-type]
+    scheduler = Scheduler(experiment, sobol_only(), options, store=store)
     scheduler.run_n_trials(max_trials=1)
     assert scheduler.experiment.trials[0].status is TrialStatus.EARLY_STOPPED
     saved = Data.from_multiple(store.data).df

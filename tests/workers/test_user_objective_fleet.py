@@ -209,10 +209,10 @@ def test_bo_scheduler_workers_lists_objectives_concurrency_and_trials(
         found = {w["hostname"]: w for w in json.loads(listed.stdout)}
         assert set(found) >= {bare_host, user_worker.hostname}
         assert found[user_worker.hostname]["concurrency"] == 2
-        assert "ridge" in found[user_worker.hostname]["objectives"]  # type: ignore[operator]
-        assert "ridge" not in found[bare_host]["objectives"]  # type: ignore[operator]
+        assert "ridge" in found[user_worker.hostname]["objectives"]
+        assert "ridge" not in found[bare_host]["objectives"]
         # Both workers have branin: the trial is on one of them, with its index.
-        (trial,) = [t for w in found.values() for t in w["trials"]]  # type: ignore[attr-defined]
+        (trial,) = [t for w in found.values() for t in w["trials"]]
         assert trial["trial_index"] == 2 and trial["objective"] == "branin"
         assert trial["state"] == "active"
         table = _cli(["workers", "--timeout", "3"], env)

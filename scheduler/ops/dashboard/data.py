@@ -180,7 +180,7 @@ def trials(cache: ExperimentCache, name: str, status: str | None = None) -> dict
     names) keeps only trials in those statuses.
     """
     loaded = cache.get(name)
-    return loaded.remember(("trials", status), lambda: _rows(loaded.table, status))  # type: ignore[no-any-return]
+    return loaded.remember(("trials", status), lambda: _rows(loaded.table, status))
 
 
 def _rows(table: TrialTable, status: str | None) -> dict[str, Any]:
@@ -200,4 +200,4 @@ def figures(
     known = loaded.table.parameters  # other names fall back to the defaults: one memo entry
     x, y = (x if x in known else None), (y if y in known else None)
     key = ("plots", log_y, x, y)
-    return loaded.remember(key, lambda: all_figures(loaded.table, log_y, x, y))  # type: ignore[no-any-return]
+    return loaded.remember(key, lambda: all_figures(loaded.table, log_y, x, y))

@@ -164,8 +164,8 @@ def utc_time(value: Any) -> datetime | None:
         except ValueError:  # text with its own offset
             value = datetime.fromisoformat(value)
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-    return value.astimezone(UTC)  # type: ignore[no-any-return]
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def loaded_trial(row: Sequence[Any]) -> tuple[Trial, Snapshot]:

@@ -130,7 +130,7 @@ def _read(conn: Connection, name: str, registry: Registry) -> LoadedExperiment:
 def delete_rows(conn: Connection, experiment_id: int) -> None:
     """Delete an experiment and everything that belongs to it (children first)."""
     for model in (DataRow, ArmRow, TrialRow, GenerationStrategyRow, LeaseRow):
-        conn.execute(delete(model).where(model.experiment_id == experiment_id))  # type: ignore[attr-defined]
+        conn.execute(delete(model).where(model.experiment_id == experiment_id))
     conn.execute(delete(ExperimentRow).where(ExperimentRow.id == experiment_id))
 
 
