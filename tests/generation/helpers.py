@@ -22,6 +22,7 @@ from scheduler import (
 from scheduler.core.parameters import TParameterization
 from scheduler.generation import GenerationContext, SobolGenerator
 from scheduler.generation.botorch.generator import BoTorchGenerator
+from tests.support.values import number
 
 #: A small optimizer budget: tests check behaviour, not optimization quality.
 FAST: dict[str, Any] = {"num_restarts": 3, "raw_samples": 64, "maxiter": 15, "mc_samples": 32}
@@ -49,15 +50,15 @@ def mixed_space() -> SearchSpace:
 
 def mixed_objective(p: TParameterization) -> float:
     """Smooth in the floats, with a preferred value of every discrete parameter."""
-    x1, x2, lr = float(p["x1"]), float(p["x2"]), float(p["lr"])  # type: ignore[arg-type]
+    x1, x2, lr = number(p["x1"]), number(p["x2"]), number(p["lr"])
     value = (x1 - 0.3) ** 2 + (x2 - 0.9) ** 2 + (math.log10(lr) + 2.5) ** 2 / 4
-    value += 0.1 * abs(int(p["layers"]) - 3)  # type: ignore[arg-type]
+    value += 0.1 * abs(int(number(p["layers"])) - 3)
     value += 0.2 * (p["optimizer"] != "sgd") + 0.1 * (p["nesterov"] is False)
     return value
 
 
 def branin(p: TParameterization) -> float:
-    x1, x2 = float(p["x1"]), float(p["x2"])  # type: ignore[arg-type]
+    x1, x2 = number(p["x1"]), number(p["x2"])
     return (
         (x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2
         + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1)

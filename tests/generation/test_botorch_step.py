@@ -82,9 +82,9 @@ def test_proposals_respect_constraints_integers_choices_and_log_scale(
     assert len(proposals) == 3
     for arm in proposals:
         assert space.check_membership(arm), space.membership_error(arm)
-        assert arm["x1"] + arm["x2"] <= 1.5 + 1e-9  # type: ignore[operator]
+        assert number(arm["x1"]) + number(arm["x2"]) <= 1.5 + 1e-9
         assert isinstance(arm["layers"], int) and isinstance(arm["width"], int)
-        assert 1e-4 <= arm["lr"] <= 1e-1  # type: ignore[operator]
+        assert 1e-4 <= number(arm["lr"]) <= 1e-1
         assert arm["optimizer"] in ("adam", "sgd", "rmsprop")
         assert arm["batch"] in (16, 32, 64, 128) and isinstance(arm["nesterov"], bool)
         assert arm["epochs"] == 3

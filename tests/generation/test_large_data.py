@@ -40,6 +40,7 @@ from tests.generation.helpers import (
     observe,
     sobol_arms,
 )
+from tests.support.values import number
 
 SMALL = {"large_data_threshold": 40, "large_data_fit_points": 24}
 
@@ -109,7 +110,7 @@ def test_beyond_the_threshold_constraints_and_discrete_parameters_hold() -> None
     proposals = generator(space, large_data_threshold=30, large_data_fit_points=16).gen(3, context)
     _assert_new_valid_distinct(experiment, context, proposals, 3)
     for p in proposals:
-        assert float(p["x1"]) + float(p["x2"]) <= 1.5 + 1e-9  # type: ignore[arg-type]
+        assert number(p["x1"]) + number(p["x2"]) <= 1.5 + 1e-9
 
 
 def _assert_new_valid_distinct(
