@@ -104,7 +104,7 @@ def scheduler_rate(app: Any, n: int, db_url: str | None) -> float:
     strategy = GenerationStrategy([GenerationStep(Models.SOBOL, num_trials=n)], seed=0)
     db_settings = None
     if db_url is not None:
-        from scheduler.storage import DBSettings  # type: ignore[attr-defined]
+        from scheduler.storage import DBSettings
 
         db_settings = DBSettings(url=db_url)
     scheduler = Scheduler(exp, strategy, options, db_settings=db_settings)
