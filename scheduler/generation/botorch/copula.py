@@ -16,6 +16,8 @@ constraints (constraint thresholds live on the raw scale).
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from scheduler.generation.botorch.gp import MetricObservations
@@ -44,6 +46,4 @@ def copula_transform(observations: MetricObservations) -> MetricObservations:
     if Yvar is not None:
         slope = Z.std(dim=0) / observations.Y.std(dim=0).clamp_min(1e-12)
         Yvar = Yvar * slope**2
-    return MetricObservations(
-        observations.name, observations.X, Z, Yvar, observations.trial_indices
-    )
+    return dataclasses.replace(observations, Y=Z, Yvar=Yvar)

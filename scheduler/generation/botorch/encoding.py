@@ -194,6 +194,12 @@ class UnitCubeEncoder:
                 found.append({n: parameters[n] for n in self.search_space.parameters})
         return found
 
+    def categorical_columns(self) -> tuple[int, ...]:
+        """The one-hot columns of the unordered choices of more than two values."""
+        return tuple(
+            block.start + i for block in self.blocks if block.one_hot for i in range(block.width)
+        )
+
     def key(self, parameters: TParameterization) -> tuple[float, ...]:
         """A hashable identity of an arm, tolerant to float round-off."""
         return tuple(round(v, 9) for v in self.encode(parameters))

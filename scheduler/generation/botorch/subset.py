@@ -25,6 +25,7 @@ experiments behave exactly as without this module.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import torch
@@ -78,8 +79,8 @@ def restrict(
     for name, obs in observations.items():
         rows = [i for i, t in enumerate(obs.trial_indices) if t in wanted]
         index = torch.tensor(rows, dtype=torch.long)
-        result[name] = MetricObservations(
-            name=obs.name,
+        result[name] = dataclasses.replace(
+            obs,
             X=obs.X[index],
             Y=obs.Y[index],
             Yvar=None if obs.Yvar is None else obs.Yvar[index],
