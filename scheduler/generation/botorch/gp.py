@@ -21,7 +21,7 @@ and their product (what differs per value): the structure of BoTorch's
 borrows the shape the other values have shown, where a single kernel over
 all columns treats each value as its own function. On the mixed Hartmann6
 (`bench/README.md`, issue 16, ninth round) it took the mean final gap from
-0.284 to 0.108 over seeds 0-39 (27 to 15 seeds above 0.1), at about 1.7x the
+0.327 to 0.082 over seeds 0-59 (39 to 18 seeds above 0.1), at about 1.7x the
 CPU per proposal; spaces without such a choice keep the single kernel.
 
 `bench/bo_quality.py` chose the default (20 seeds of Hartmann6 at 40 trials,
