@@ -6,7 +6,8 @@ Branin (2-d, 30 trials), Hartmann6 (6-d, 40), Gramacy's constrained problem
 inferred), Branin-Currin (2 objectives, 30; the gap is the hypervolume the
 observed front misses), Hartmann6 with Gaussian noise (sd 0.1, no sem; the gap
 is the noiseless value of the best evaluated arm), a mixed Hartmann6 (x5, x6
-integers 0..10 scaled by 1/10 and an unordered choice adding an offset),
+integers 0..10 scaled by 1/10 and an unordered choice adding an offset), a
+Hartmann6 with two flags (a bool and a two-value choice, each adding an offset),
 Ackley10 (10-d, minimizer moved off the center; 100) and Hartmann6 with 16
 trials in flight (96). `PROBLEMS` maps each command-line name to its factory.
 """
@@ -199,6 +200,34 @@ def hartmann6_mixed() -> Problem:
     return Problem("hartmann6-mixed", 40, space, config, f, _min_gap("hartmann6", MIXED_OPTIMUM))
 
 
+#: The flags problem's offsets: each wrong value of a two-value choice adds one.
+FLAG_OFFSET, OPTIMIZER_OFFSET = 0.5, 0.3
+
+
+def hartmann6_flags() -> Problem:
+    """Hartmann6 with two unordered two-value choices, as a training run has flags:
+    a bool `flag` (False adds `FLAG_OFFSET`) and `optimizer` ("sgd" adds
+    `OPTIMIZER_OFFSET`). The optimum is Hartmann6's, at `flag=True, optimizer="adam"`."""
+    function = Hartmann(dim=6)
+    space = SearchSpace(
+        [RangeParameter(f"x{i + 1}", ParameterType.FLOAT, 0.0, 1.0) for i in range(6)]
+        + [
+            ChoiceParameter("flag", ParameterType.BOOL, [True, False]),
+            ChoiceParameter("optimizer", ParameterType.STRING, ["sgd", "adam"]),
+        ]
+    )
+
+    def f(p: Params) -> dict[str, Any]:
+        value = _hartmann_at(function, [p[f"x{i + 1}"] for i in range(6)])
+        value += (0.0 if p["flag"] else FLAG_OFFSET) + (
+            OPTIMIZER_OFFSET if p["optimizer"] == "sgd" else 0.0
+        )
+        return {"hartmann6": (value, 0.0)}
+
+    config = OptimizationConfig(Objective(FunctionMetric("hartmann6"), minimize=True))
+    return Problem("hartmann6-flags", 40, space, config, f, _min_gap("hartmann6", -3.32237))
+
+
 #: Ackley10's minimizer, moved off the origin: the strategy's first trial is the
 #: center of the space, which would otherwise be the optimum itself.
 ACKLEY_MINIMIZER = [8.2 * (-1) ** i for i in range(10)]
@@ -238,6 +267,7 @@ PROBLEMS = {
     "branincurrin": branin_currin,
     "hartmann6-noisy": hartmann6_noisy,
     "hartmann6-mixed": hartmann6_mixed,
+    "hartmann6-flags": hartmann6_flags,
     "ackley10": ackley10,
     "hartmann6-16": hartmann6_16,
 }

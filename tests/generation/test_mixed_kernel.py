@@ -1,8 +1,9 @@
 """Unordered choices: the GP learns one shape over the other inputs and an offset per value.
 
-A choice such as the optimizer of a training run shifts the loss more than it
-reshapes it. The mixed kernel (`gp.covariance_module`) lets a value observed
-once borrow the shape the other values have shown.
+A choice such as the optimizer of a training run, or a bool flag, shifts the
+loss more than it reshapes it. The mixed kernel (`gp.covariance_module`) lets
+a value observed at a few poor points borrow the shape the other values have
+shown.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import pytest
 import torch
 from gpytorch.kernels import AdditiveKernel, RBFKernel, ScaleKernel
 
@@ -21,30 +23,36 @@ from tests.generation.helpers import branin_space, gen, minimize, mixed_space, o
 from tests.support.values import number
 
 #: Each value of `kind` adds its offset to one shared curve; "c" is the best.
-OFFSETS = {"a": 0.0, "b": 1.0, "c": -1.0}
+#: Three values are encoded as one-hot columns, two as a single column.
+THREE_VALUES = {"a": 0.0, "b": 1.0, "c": -1.0}
+TWO_VALUES = {"a": 0.0, "c": -1.0}
+KINDS = pytest.mark.parametrize("offsets", [THREE_VALUES, TWO_VALUES], ids=["three", "two"])
 #: Where the shared curve `sin(6 x)` has its minimum.
 CURVE_MINIMUM = math.pi / 4
+#: Where the best value "c" is observed: three poor points, far from the minimum.
+C_AT = (0.1, 0.3, 0.5)
 
 
-def shifted_space() -> SearchSpace:
+def shifted_space(offsets: dict[str, float]) -> SearchSpace:
     return SearchSpace(
         [
             RangeParameter("x", ParameterType.FLOAT, 0.0, 1.0),
-            ChoiceParameter("kind", ParameterType.STRING, list(OFFSETS)),
+            ChoiceParameter("kind", ParameterType.STRING, list(offsets)),
         ]
     )
 
 
-def shifted_curve(p: TParameterization) -> float:
-    return math.sin(6 * number(p["x"])) + OFFSETS[str(p["kind"])]
+def shifted_curve(offsets: dict[str, float], p: TParameterization) -> float:
+    return math.sin(6 * number(p["x"])) + offsets[str(p["kind"])]
 
 
-def shifted_experiment() -> Experiment:
-    """ "a" and "b" at 8 points each, the best value "c" once, at a poor x."""
-    experiment = Experiment("shifted", shifted_space(), minimize())
-    arms: list[TParameterization] = [{"x": i / 7, "kind": k} for k in ("a", "b") for i in range(8)]
-    arms.append({"x": 0.1, "kind": "c"})
-    observe(experiment, lambda p: {"f": (shifted_curve(p), 0.0)}, arms)
+def shifted_experiment(offsets: dict[str, float]) -> Experiment:
+    """Every value but "c" at 8 points, the best value "c" at `C_AT` only."""
+    experiment = Experiment("shifted", shifted_space(offsets), minimize())
+    others = [k for k in offsets if k != "c"]
+    arms: list[TParameterization] = [{"x": i / 7, "kind": k} for k in others for i in range(8)]
+    arms += [{"x": x, "kind": "c"} for x in C_AT]
+    observe(experiment, lambda p: {"f": (shifted_curve(offsets, p), 0.0)}, arms)
     return experiment
 
 
@@ -54,11 +62,14 @@ def observations(experiment: Experiment) -> modeling.MetricObservations:
     return modeling.collect_observations(encoder, trials, experiment.lookup_data(), ["f"])["f"]
 
 
-def test_the_encoder_names_the_one_hot_columns_only() -> None:
+def test_the_encoder_names_the_unordered_choices_columns() -> None:
     encoder = UnitCubeEncoder(mixed_space())
-    optimizer = next(b for b in encoder.blocks if b.name == "optimizer")
-    # The 3-value unordered choice; not the bool, the ordered choice or the ints.
-    assert encoder.categorical_columns() == tuple(range(optimizer.start, optimizer.start + 3))
+    blocks = {b.name: b for b in encoder.blocks}
+    optimizer, nesterov = blocks["optimizer"], blocks["nesterov"]
+    # The 3-value choice's one-hot columns and the bool's column; not the
+    # ordered choice, the ints or the floats.
+    expected = (*range(optimizer.start, optimizer.start + 3), nesterov.start)
+    assert encoder.categorical_columns() == expected
     assert UnitCubeEncoder(branin_space()).categorical_columns() == ()
 
 
@@ -77,12 +88,15 @@ def test_a_choice_is_modeled_as_shared_shape_plus_offset_plus_interaction() -> N
     assert offsets.base_kernel.active_dims.tolist() == [2, 3, 4]
 
 
-def test_a_value_seen_once_borrows_the_shape_the_others_showed() -> None:
-    obs = observations(shifted_experiment())
-    assert obs.categorical == (1, 2, 3)
+@KINDS
+def test_a_value_seen_at_poor_points_borrows_the_shape_the_others_showed(
+    offsets: dict[str, float],
+) -> None:
+    obs = observations(shifted_experiment(offsets))
+    assert obs.categorical == ((1, 2, 3) if len(offsets) == 3 else (1,))
     grid: list[TParameterization] = [{"x": i / 20, "kind": "c"} for i in range(21)]
-    X = UnitCubeEncoder(shifted_space()).encode_many(grid)
-    truth = torch.tensor([shifted_curve(p) for p in grid], dtype=torch.float64)
+    X = UnitCubeEncoder(shifted_space(offsets)).encode_many(grid)
+    truth = torch.tensor([shifted_curve(offsets, p) for p in grid], dtype=torch.float64)
 
     def worst_error(o: modeling.MetricObservations) -> float:
         model = modeling.fit_metric_model(o)
@@ -90,12 +104,13 @@ def test_a_value_seen_once_borrows_the_shape_the_others_showed() -> None:
             return float((model.posterior(X).mean.squeeze(-1) - truth).abs().max())
 
     assert worst_error(obs) < 0.05
-    # One kernel over all columns cannot tell "c" is "a" moved down (error ~2):
+    # One kernel over all columns cannot tell that "c" is "a" moved down:
     # what the mixed kernel is for.
-    assert worst_error(dataclasses.replace(obs, categorical=())) > 0.5
+    assert worst_error(dataclasses.replace(obs, categorical=())) > 0.3
 
 
-def test_the_step_tries_the_best_value_at_the_shared_minimum() -> None:
-    arm = gen(shifted_experiment(), 1)[0]
+@KINDS
+def test_the_step_tries_the_best_value_at_the_shared_minimum(offsets: dict[str, float]) -> None:
+    arm = gen(shifted_experiment(offsets), 1)[0]
     assert arm["kind"] == "c"
     assert abs(number(arm["x"]) - CURVE_MINIMUM) < 0.02

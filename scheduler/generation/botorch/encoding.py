@@ -195,9 +195,12 @@ class UnitCubeEncoder:
         return found
 
     def categorical_columns(self) -> tuple[int, ...]:
-        """The one-hot columns of the unordered choices of more than two values."""
+        """The columns of the unordered choices: one-hot, or a two-value choice's one."""
         return tuple(
-            block.start + i for block in self.blocks if block.one_hot for i in range(block.width)
+            block.start + i
+            for block in self.blocks
+            if isinstance(block.parameter, ChoiceParameter) and not block.parameter.is_ordered
+            for i in range(block.width)
         )
 
     def key(self, parameters: TParameterization) -> tuple[float, ...]:
