@@ -22,7 +22,16 @@ from scheduler import (
 from scheduler.core.errors import InvalidSchedulerOptionsError
 from scheduler.generation import GenerationContext
 from scheduler.generation.botorch.exploration import is_exploring_turn
-from tests.generation.helpers import branin, branin_space, generator, minimize, observe, sobol_arms
+from tests.generation.helpers import (
+    branin,
+    branin_space,
+    generator,
+    minimize,
+    mixed_objective,
+    mixed_space,
+    observe,
+    sobol_arms,
+)
 
 
 def acquisitions_used(
@@ -53,6 +62,23 @@ def branin_experiment(n: int = 8, config: OptimizationConfig | None = None) -> E
 
     observe(experiment, evaluate, sobol_arms(branin_space(), n))
     return experiment
+
+
+def test_thompson_explores_by_qucb_under_the_mixed_kernel_of_a_choice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Sample paths need one stationary kernel; the mixed kernel of an unordered
+    # choice has none, and a failed path would have made the rest of the batch Sobol.
+    experiment = Experiment("mixed", mixed_space(), minimize())
+    observe(experiment, lambda p: {"f": (mixed_objective(p), 0.0)}, sobol_arms(mixed_space(), 8))
+    used = acquisitions_used(monkeypatch, experiment, 4, explore="thompson", explore_every=3)
+    kinds = [type(a) for a in used]
+    assert kinds == [
+        qUpperConfidenceBound,
+        qLogNoisyExpectedImprovement,
+        qLogNoisyExpectedImprovement,
+        qUpperConfidenceBound,
+    ]
 
 
 def test_every_kth_arm_by_ordinal_explores() -> None:

@@ -20,6 +20,10 @@ the others stay qLogNEI, which keeps refining as tightly as before:
   where the model says the optimum *might* be with the probability the model
   gives it, which visits a second basin in proportion to its posterior mass.
   The path does not see pending arms; its own randomness spreads a batch.
+  BoTorch draws such paths for a single stationary kernel only, so under the
+  mixed kernel of an unordered choice (`gp.covariance_module`) the exploring
+  arm is qUCB instead (a path cannot be drawn, and an exploring arm is what
+  the user asked for).
 - `"ucb"`: qUCB, `E[max_j mu(x_j) + sqrt(beta pi / 2) |f(x_j) - mu(x_j)|]` over
   the arm and the pending arms (Wilson et al. 2017; for q = 1 this is
   `mu + sqrt(beta) sigma`), with `beta = explore_beta`.
@@ -38,6 +42,7 @@ from botorch.acquisition.objective import GenericMCObjective
 from botorch.acquisition.thompson_sampling import PathwiseThompsonSampling
 from botorch.models.model import Model
 from botorch.sampling import SobolQMCNormalSampler
+from gpytorch.kernels import AdditiveKernel
 from torch import Tensor
 
 from scheduler.generation.botorch.outcomes import OutcomeSpec
@@ -76,7 +81,7 @@ def build_exploring_acquisition(
         return sign * Y[..., 0]
 
     objective = GenericMCObjective(signed_objective)
-    if rule == "thompson":
+    if rule == "thompson" and not isinstance(getattr(model, "covar_module", None), AdditiveKernel):
         return PathwiseThompsonSampling(model=model, objective=objective)
     sampler = SobolQMCNormalSampler(torch.Size([mc_samples]), seed=seed)
     return qUpperConfidenceBound(
