@@ -123,7 +123,7 @@ class MetricObservations:
     Y: Tensor
     Yvar: Tensor | None
     trial_indices: list[int]
-    #: Columns of `X` that one-hot encode unordered choices (`covariance_module`).
+    #: Columns of `X` that encode unordered choices (`covariance_module`).
     categorical: tuple[int, ...] = ()
 
     @property
@@ -166,7 +166,7 @@ def covariance_module(
 ) -> Kernel | None:
     """The kernel named `kernel` for `dims` inputs (None: BoTorch's default).
 
-    With `categorical` columns (one-hot unordered choices) beside other
+    With `categorical` columns (those of unordered choices) beside other
     columns, the kernel is the mixed sum of the module docstring: one kernel
     on the other columns, one on the categorical ones, and their product,
     each with its own outputscale and lengthscales.
