@@ -21,7 +21,9 @@ from scheduler import (
 )
 from scheduler.core.parameters import TParameterization
 from scheduler.generation import GenerationContext, SobolGenerator
+from scheduler.generation.botorch.encoding import UnitCubeEncoder
 from scheduler.generation.botorch.generator import BoTorchGenerator
+from scheduler.generation.botorch.gp import MetricObservations, collect_observations
 from tests.support.values import number
 
 #: A small optimizer budget: tests check behaviour, not optimization quality.
@@ -95,6 +97,13 @@ def observe(
 def sobol_arms(space: SearchSpace, n: int, seed: int = 0) -> list[TParameterization]:
     empty = GenerationContext(space, None, [], Data())
     return SobolGenerator(space, seed=seed).gen(n, empty)
+
+
+def observations(experiment: Experiment, name: str = "f") -> MetricObservations:
+    """Metric `name`'s training data from `experiment`, as the BoTorch step collects it."""
+    encoder = UnitCubeEncoder(experiment.search_space)
+    trials = experiment.trials.values()
+    return collect_observations(encoder, trials, experiment.lookup_data(), [name])[name]
 
 
 def generator(space: SearchSpace, seed: int | None = 0, **kwargs: Any) -> BoTorchGenerator:

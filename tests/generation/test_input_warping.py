@@ -8,20 +8,21 @@ from botorch.models.transforms.input import Warp
 import scheduler.generation.botorch.gp as modeling
 from scheduler import Experiment
 from scheduler.generation import GenerationContext
-from scheduler.generation.botorch.encoding import UnitCubeEncoder
-from tests.generation.helpers import branin, branin_space, generator, minimize, observe, sobol_arms
+from tests.generation.helpers import (
+    branin,
+    branin_space,
+    generator,
+    minimize,
+    observations,
+    observe,
+    sobol_arms,
+)
 
 
 def branin_experiment() -> Experiment:
     experiment = Experiment("branin", branin_space(), minimize())
     observe(experiment, lambda p: {"f": (branin(p), 0.0)}, sobol_arms(branin_space(), 8))
     return experiment
-
-
-def observations(experiment: Experiment) -> modeling.MetricObservations:
-    encoder = UnitCubeEncoder(experiment.search_space)
-    trials = experiment.trials.values()
-    return modeling.collect_observations(encoder, trials, experiment.lookup_data(), ["f"])["f"]
 
 
 def test_warping_is_off_by_default_and_fitted_when_asked() -> None:

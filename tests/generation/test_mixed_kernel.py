@@ -19,7 +19,14 @@ import scheduler.generation.botorch.gp as modeling
 from scheduler import ChoiceParameter, Experiment, ParameterType, RangeParameter, SearchSpace
 from scheduler.core.parameters import TParameterization
 from scheduler.generation.botorch.encoding import UnitCubeEncoder
-from tests.generation.helpers import branin_space, gen, minimize, mixed_space, observe
+from tests.generation.helpers import (
+    branin_space,
+    gen,
+    minimize,
+    mixed_space,
+    observations,
+    observe,
+)
 from tests.support.values import number
 
 #: Each value of `kind` adds its offset to one shared curve; "c" is the best.
@@ -54,12 +61,6 @@ def shifted_experiment(offsets: dict[str, float]) -> Experiment:
     arms += [{"x": x, "kind": "c"} for x in C_AT]
     observe(experiment, lambda p: {"f": (shifted_curve(offsets, p), 0.0)}, arms)
     return experiment
-
-
-def observations(experiment: Experiment) -> modeling.MetricObservations:
-    encoder = UnitCubeEncoder(experiment.search_space)
-    trials = experiment.trials.values()
-    return modeling.collect_observations(encoder, trials, experiment.lookup_data(), ["f"])["f"]
 
 
 def test_the_encoder_names_the_unordered_choices_columns() -> None:

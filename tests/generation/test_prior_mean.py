@@ -13,9 +13,15 @@ from scheduler import Experiment, Metric, Objective, OptimizationConfig
 from scheduler.core.errors import InvalidSchedulerOptionsError
 from scheduler.core.parameters import TParameterization
 from scheduler.generation import GenerationContext
-from scheduler.generation.botorch.encoding import UnitCubeEncoder
 from scheduler.generation.botorch.prior_mean import WorstObservedMean
-from tests.generation.helpers import branin, branin_space, generator, minimize, observe
+from tests.generation.helpers import (
+    branin,
+    branin_space,
+    generator,
+    minimize,
+    observations,
+    observe,
+)
 
 #: The unit-cube corner opposite the data, several lengthscales from every arm.
 FAR = torch.tensor([[1.0, 1.0]], dtype=torch.float64)
@@ -39,12 +45,6 @@ def corner_experiment(extra: float | None = None) -> Experiment:
         arm: TParameterization = {"x1": -4.5, "x2": 2.5}
         observe(experiment, lambda p: {"f": (worst + extra, 0.0), "c": (0.0, 0.0)}, [arm])
     return experiment
-
-
-def observations(experiment: Experiment, name: str) -> modeling.MetricObservations:
-    encoder = UnitCubeEncoder(experiment.search_space)
-    trials = experiment.trials.values()
-    return modeling.collect_observations(encoder, trials, experiment.lookup_data(), [name])[name]
 
 
 def far_mean(model: Any, output: int = 0) -> float:

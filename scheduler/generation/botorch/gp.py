@@ -143,6 +143,7 @@ def collect_observations(
     that no longer exists) are left out.
     """
     arms = {t.index: t.arm.parameters for t in trials if encoder.can_encode(t.arm.parameters)}
+    categorical = encoder.categorical_columns()
     df = data.df
     result = {}
     for name in metric_names:
@@ -155,9 +156,7 @@ def collect_observations(
         sems = last["sem"].to_list()
         known = bool(sems) and all(math.isfinite(s) for s in sems)
         Yvar = torch.tensor(sems, dtype=DTYPE).reshape(-1, 1) ** 2 if known else None
-        result[name] = MetricObservations(
-            name, X, Y, Yvar, indices, categorical=encoder.categorical_columns()
-        )
+        result[name] = MetricObservations(name, X, Y, Yvar, indices, categorical)
     return result
 
 
