@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -79,6 +80,26 @@ def test_thompson_explores_by_qucb_under_the_mixed_kernel_of_a_choice(
         qLogNoisyExpectedImprovement,
         qUpperConfidenceBound,
     ]
+
+
+def test_a_failing_exploring_rule_costs_only_its_arm_not_the_batch(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A rule that breaks (a kernel it cannot draw from, a numerical failure)
+    # used to send the rest of the batch to Sobol; now its arm is qLogNEI's.
+    def broken_rule(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("cannot draw a sample path")
+
+    monkeypatch.setattr(botorch_step, "build_exploring_acquisition", broken_rule)
+    with caplog.at_level(logging.WARNING):
+        used = acquisitions_used(
+            monkeypatch, branin_experiment(), 4, explore="thompson", explore_every=3
+        )
+    assert [type(a) for a in used] == [qLogNoisyExpectedImprovement] * 4
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2  # ordinals 8 and 11
+    assert all("exploring arm failed" in w and "cannot draw a sample path" in w for w in warnings)
+    assert not any("Sobol arm" in w for w in warnings)
 
 
 def test_every_kth_arm_by_ordinal_explores() -> None:

@@ -23,7 +23,8 @@ the others stay qLogNEI, which keeps refining as tightly as before:
   BoTorch draws such paths for a single stationary kernel only, so under the
   mixed kernel of an unordered choice (`gp.covariance_module`) the exploring
   arm is qUCB instead (a path cannot be drawn, and an exploring arm is what
-  the user asked for).
+  the user asked for). Any other failure of a rule costs its own arm only:
+  the generator optimizes that arm by qLogNEI.
 - `"ucb"`: qUCB, `E[max_j mu(x_j) + sqrt(beta pi / 2) |f(x_j) - mu(x_j)|]` over
   the arm and the pending arms (Wilson et al. 2017; for q = 1 this is
   `mu + sqrt(beta) sigma`), with `beta = explore_beta`.

@@ -25,7 +25,9 @@ data give the same proposals and the caller's RNG is untouched.
 
 When there is nothing to model (no optimization config, too few observations)
 or fitting / optimizing fails, the step logs a WARNING with the reason and
-proposes Sobol points instead of breaking the optimization loop.
+proposes Sobol points instead of breaking the optimization loop. An exploring
+or escaping arm whose rule fails is optimized by qLogNEI instead (a WARNING
+too): the model is sound, so the batch keeps it.
 """
 
 from __future__ import annotations
@@ -33,15 +35,11 @@ from __future__ import annotations
 import logging
 import math
 import random
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from botorch.acquisition import AcquisitionFunction
-from botorch.exceptions.warnings import BotorchWarning
-from linear_operator.utils.warnings import NumericalWarning
 
 from scheduler.core.errors import InvalidSchedulerOptionsError
 from scheduler.core.parameters import TParameterization
@@ -84,6 +82,7 @@ from scheduler.generation.botorch.gp import (
 from scheduler.generation.botorch.outcomes import OutcomeSpec, infer_reference_point
 from scheduler.generation.botorch.prior_mean import DEFAULT_PRIOR_MEAN, PRIOR_MEANS
 from scheduler.generation.botorch.subset import restrict, select_trials
+from scheduler.generation.botorch.torch_context import quiet, torch_threads
 from scheduler.generation.sobol import SobolGenerator
 
 logger = logging.getLogger(__name__)
@@ -234,7 +233,7 @@ class BoTorchGenerator(Generator):
     # -- generation --------------------------------------------------------------
     def gen(self, n: int, context: GenerationContext) -> list[TParameterization]:
         seed = self._seed + len(context.observed_trials)
-        with _quiet(), _torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
+        with quiet(), torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             try:
                 make_acqf, settings, plan = self._prepare(context, seed)
@@ -389,15 +388,27 @@ class BoTorchGenerator(Generator):
             ordinal = len(context.observed_trials) + len(pending)
             exploring = is_exploring_turn(ordinal, self.explore_every)
             escaping = plan is not None and is_escaping_turn(ordinal, self.escape.every)
+            X_pending = as_pending(self.encoder, pending)
             try:
-                acqf = make_acqf(as_pending(self.encoder, pending), exploring and not escaping)
-                bounds = None
-                if escaping and plan is not None:
-                    acqf, bounds = ExcludedBasin(acqf, plan), plan.bounds
-                if self._lattice is not None:
-                    arm = propose_discrete(acqf, self.encoder, settings, self._lattice, taken)
-                else:
-                    arm = propose_continuous(acqf, self.encoder, settings, taken, bounds)
+                try:
+                    arm = self._optimize_arm(
+                        make_acqf(X_pending, exploring and not escaping),
+                        settings,
+                        taken,
+                        plan if escaping else None,
+                    )
+                except Exception as exc:
+                    if not (exploring or escaping):
+                        raise
+                    # An exploring or escaping rule that breaks costs its own
+                    # arm's exploration only, not the batch's model.
+                    logger.warning(
+                        "BoTorch step's %s arm failed (%s: %s); this arm uses qLogNEI.",
+                        "escaping" if escaping else "exploring",
+                        type(exc).__name__,
+                        exc,
+                    )
+                    arm = self._optimize_arm(make_acqf(X_pending, False), settings, taken, None)
             except Exception as exc:  # a failed optimizer must not stop the loop
                 reason = f"acquisition optimization failed: {type(exc).__name__}: {exc}"
                 return proposals + self._fallback(n - len(proposals), context, reason)
@@ -407,6 +418,22 @@ class BoTorchGenerator(Generator):
             pending.append(arm)
             taken.add(self.encoder.key(arm))
         return proposals
+
+    def _optimize_arm(
+        self,
+        acqf: AcquisitionFunction,
+        settings: OptimizerSettings,
+        taken: set[ArmKey],
+        plan: EscapePlan | None,
+    ) -> TParameterization | None:
+        """The arm maximizing `acqf` (outside the incumbent's basin with `plan`),
+        or None when the optimizer found only arms in `taken`."""
+        bounds = None
+        if plan is not None:
+            acqf, bounds = ExcludedBasin(acqf, plan), plan.bounds
+        if self._lattice is not None:
+            return propose_discrete(acqf, self.encoder, settings, self._lattice, taken)
+        return propose_continuous(acqf, self.encoder, settings, taken, bounds)
 
     # -- fallback ----------------------------------------------------------------
     def _fallback(self, n: int, context: GenerationContext, reason: str) -> list[TParameterization]:
@@ -453,29 +480,6 @@ def _non_negative_fraction(value: Any) -> float:
             "refit_growth to 0 (refit on every call) or a fraction such as 0.1."
         )
     return growth
-
-
-@contextmanager
-def _torch_threads(num_threads: int | None) -> Iterator[None]:
-    """Run with `num_threads` torch threads, restoring the previous count after."""
-    if num_threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence BoTorch's numerical chatter (jitter, restarts); failures still raise."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", BotorchWarning)
-        warnings.simplefilter("ignore", NumericalWarning)
-        yield
 
 
 register_generator("BoTorch", BoTorchGenerator)
