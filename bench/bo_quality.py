@@ -3,6 +3,7 @@
     python -m bench.bo_quality [--quick] [--seeds N | --seed-list 3,7,...]
                                [--problems branin,hartmann6,...] [--verbose] [--no-sobol]
                                [--kernel rbf|matern|dim-scaled-rbf] [--set key=value ...]
+                               [--trials N] [--checkpoints K1,K2,...]
 
 Each problem runs the real closed loop: `Scheduler` + the in-process
 `FunctionRunner`, 3 trials out at a time (16 for `hartmann6-16`) and
@@ -29,6 +30,12 @@ sem), Branin-Currin (2 objectives, thresholds at the usual reference point,
 mixed Hartmann6 (x5, x6 integers 0..10 scaled by 1/10, and an unordered choice
 adding an offset; 40), Ackley10 (10-d, minimizer moved off the center; 100) and
 Hartmann6 with 16 trials in flight (96).
+
+`--trials N` runs every problem to a budget of N trials instead, and
+`--checkpoints 40,60` adds a row per checkpoint: the gap of the first K
+trials of the same runs. No step knows the budget (the initial design caps
+at a quarter of it, which the fleet of 3 never reaches), so those are the
+gaps a budget of K gives, from one set of runs.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ import time
 import warnings
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -124,8 +131,10 @@ def run_once(
     kernel: str = "rbf",
     model_kwargs: dict[str, Any] | None = None,
     init_trials: int | None = None,
-) -> tuple[float, TimedStrategy]:
-    """One closed-loop run; returns the final gap and the (timed) strategy.
+    checkpoints: Iterable[int] = (),
+) -> tuple[dict[int, float], TimedStrategy]:
+    """One closed-loop run; returns the gap after each of `checkpoints` trials
+    and after the budget (keyed by trial count) and the (timed) strategy.
 
     `init_trials` overrides the number of initial (center + Sobol) trials, as
     `num_initialization_trials` does (the model then waits for half of them).
@@ -161,19 +170,25 @@ def run_once(
         logging_level=logging.WARNING,
     )
     Scheduler(experiment, strategy, options).run_all_trials()
-    arms, values = [], []
+    arms, values, indices = [], [], []
     for trial in experiment.trials_by_status(TrialStatus.COMPLETED):
         df = experiment.lookup_trial_data(trial.index).final().df
         arms.append(dict(trial.arm.parameters))
         values.append(dict(zip(df["metric_name"], df["mean"], strict=True)))
-    return problem.gap(arms, values), strategy
+        indices.append(trial.index)
+    gaps = {}
+    for count in sorted({*checkpoints, problem.num_trials}):
+        first = [i for i, index in enumerate(indices) if index < count]
+        gaps[count] = problem.gap([arms[i] for i in first], [values[i] for i in first])
+    return gaps, strategy
 
 
 @dataclass(frozen=True)
 class SeedRun:
-    """What one seed's run leaves for the table: its gap and per-BO-trial timings."""
+    """What one seed's run leaves for the table: its gaps (by trial count: the
+    checkpoints and the budget) and per-BO-trial timings."""
 
-    gap: float
+    gaps: dict[int, float]
     wall_per_trial: list[float]
     cpu_per_trial: list[float]
 
@@ -185,13 +200,18 @@ def run_seed(
     kernel: str,
     model_kwargs: dict[str, Any],
     init_trials: int | None,
+    trials: int | None = None,
+    checkpoints: tuple[int, ...] = (),
 ) -> SeedRun:
     """`run_once` on the problem named `key`, in a form a worker process can return
     (problems hold closures, so workers build their own from the name)."""
     warnings.simplefilter("ignore")
     logging.getLogger("scheduler").setLevel(logging.WARNING)
-    gap, strategy = run_once(PROBLEMS[key](), seed, use_bo, kernel, model_kwargs, init_trials)
-    return SeedRun(gap, strategy.wall_per_trial, strategy.cpu_per_trial)
+    problem = PROBLEMS[key]()
+    if trials is not None:
+        problem = replace(problem, num_trials=trials)
+    gaps, strategy = run_once(problem, seed, use_bo, kernel, model_kwargs, init_trials, checkpoints)
+    return SeedRun(gaps, strategy.wall_per_trial, strategy.cpu_per_trial)
 
 
 def run_seeds(
@@ -202,6 +222,8 @@ def run_seeds(
     kernel: str,
     model_kwargs: dict[str, Any],
     init_trials: int | None,
+    trials: int | None = None,
+    checkpoints: tuple[int, ...] = (),
 ) -> list[SeedRun]:
     """Every seed's run, in seed order, in `jobs` worker processes (1: in this one).
 
@@ -215,6 +237,8 @@ def run_seeds(
         kernel=kernel,
         model_kwargs=model_kwargs,
         init_trials=init_trials,
+        trials=trials,
+        checkpoints=checkpoints,
     )
     if jobs <= 1:
         return [one(seed) for seed in seeds]
@@ -262,6 +286,15 @@ def main(argv: list[str] | None = None) -> None:
         metavar="N",
         help="initial (center + Sobol) trials instead of the strategy's max(5, ceil((d + 2) / 2))",
     )
+    parser.add_argument(
+        "--trials", type=int, default=None, metavar="N", help="every problem's budget instead"
+    )
+    parser.add_argument(
+        "--checkpoints",
+        default="",
+        metavar="K1,K2,...",
+        help="also print the gaps after the first K trials of the same runs",
+    )
     parser.add_argument("--no-sobol", action="store_true", help="skip the Sobol-only floor")
     parser.add_argument("--verbose", action="store_true", help="print every seed's gap")
     parser.add_argument(
@@ -296,34 +329,59 @@ def main(argv: list[str] | None = None) -> None:
     print(header)
     print("-" * len(header))
     methods = (("BoTorch", True),) if args.no_sobol else (("BoTorch", True), ("Sobol", False))
+    checkpoints = tuple(int(k) for k in args.checkpoints.split(",") if k.strip())
     for key in args.problems.split(","):
         problem = PROBLEMS[key]()
         for method, use_bo in methods:
             runs = run_seeds(
-                args.jobs, key, seed_list, use_bo, args.kernel, model_kwargs, args.init_trials
+                args.jobs,
+                key,
+                seed_list,
+                use_bo,
+                args.kernel,
+                model_kwargs,
+                args.init_trials,
+                args.trials,
+                checkpoints,
             )
-            gaps = [r.gap for r in runs]
-            wall = [t for r in runs for t in r.wall_per_trial]
-            cpu = [t for r in runs for t in r.cpu_per_trial]
-            cpu_end = [t for r in runs for t in r.cpu_per_trial[-END_TRIALS:]]
-            timing = (
-                f"{statistics.median(wall):>11.3f}{statistics.median(cpu):>10.3f}"
-                f"{statistics.median(cpu_end):>9.3f}"
-                if wall
-                else f"{'-':>11}{'-':>10}{'-':>9}"
-            )
-            stuck = sum(g > STUCK_GAP for g in gaps)
-            se = statistics.stdev(gaps) / math.sqrt(len(gaps)) if len(gaps) > 1 else math.nan
-            target = TARGETS.get(key, "") if use_bo else ""
-            label = f"{problem.name}@{problem.num_trials}"
-            print(
-                f"{label:<26}{method:<9}{len(gaps):>5}{statistics.mean(gaps):>11.4f}"
-                f"{statistics.median(gaps):>12.4f}{timing}{stuck:>7}{se:>9.4f}  {target}",
-                flush=True,
-            )
-            if args.verbose:
-                pairs = " ".join(f"{s}:{g:.4f}" for s, g in zip(seed_list, gaps, strict=True))
-                print("    gaps (seed:gap): " + pairs, flush=True)
+            budget = max(runs[0].gaps)
+            for count in sorted(runs[0].gaps):
+                print_row(
+                    problem,
+                    method,
+                    count,
+                    [r.gaps[count] for r in runs],
+                    runs if count == budget else [],
+                    TARGETS.get(key, "") if use_bo and count == problem.num_trials else "",
+                )
+                if args.verbose:
+                    pairs = " ".join(
+                        f"{s}:{r.gaps[count]:.4f}" for s, r in zip(seed_list, runs, strict=True)
+                    )
+                    print("    gaps (seed:gap): " + pairs, flush=True)
+
+
+def print_row(
+    problem: Problem, method: str, count: int, gaps: list[float], timed: list[SeedRun], target: str
+) -> None:
+    """One table row: the gaps after `count` trials, and the timings of `timed` runs."""
+    wall = [t for r in timed for t in r.wall_per_trial]
+    cpu = [t for r in timed for t in r.cpu_per_trial]
+    cpu_end = [t for r in timed for t in r.cpu_per_trial[-END_TRIALS:]]
+    timing = (
+        f"{statistics.median(wall):>11.3f}{statistics.median(cpu):>10.3f}"
+        f"{statistics.median(cpu_end):>9.3f}"
+        if wall
+        else f"{'-':>11}{'-':>10}{'-':>9}"
+    )
+    stuck = sum(g > STUCK_GAP for g in gaps)
+    se = statistics.stdev(gaps) / math.sqrt(len(gaps)) if len(gaps) > 1 else math.nan
+    label = f"{problem.name}@{count}"
+    print(
+        f"{label:<26}{method:<9}{len(gaps):>5}{statistics.mean(gaps):>11.4f}"
+        f"{statistics.median(gaps):>12.4f}{timing}{stuck:>7}{se:>9.4f}  {target}",
+        flush=True,
+    )
 
 
 def _describe(seeds: list[int]) -> str:
