@@ -390,24 +390,11 @@ class BoTorchGenerator(Generator):
             escaping = plan is not None and is_escaping_turn(ordinal, self.escape.every)
             X_pending = as_pending(self.encoder, pending)
             try:
-                try:
-                    arm = self._optimize_arm(
-                        make_acqf(X_pending, exploring and not escaping),
-                        settings,
-                        taken,
-                        plan if escaping else None,
+                if exploring or escaping:
+                    arm = self._optimize_special_arm(
+                        make_acqf, X_pending, settings, taken, plan if escaping else None
                     )
-                except Exception as exc:
-                    if not (exploring or escaping):
-                        raise
-                    # An exploring or escaping rule that breaks costs its own
-                    # arm's exploration only, not the batch's model.
-                    logger.warning(
-                        "BoTorch step's %s arm failed (%s: %s); this arm uses qLogNEI.",
-                        "escaping" if escaping else "exploring",
-                        type(exc).__name__,
-                        exc,
-                    )
+                else:
                     arm = self._optimize_arm(make_acqf(X_pending, False), settings, taken, None)
             except Exception as exc:  # a failed optimizer must not stop the loop
                 reason = f"acquisition optimization failed: {type(exc).__name__}: {exc}"
@@ -418,6 +405,28 @@ class BoTorchGenerator(Generator):
             pending.append(arm)
             taken.add(self.encoder.key(arm))
         return proposals
+
+    def _optimize_special_arm(
+        self,
+        make_acqf: _AcqfFactory,
+        X_pending: torch.Tensor | None,
+        settings: OptimizerSettings,
+        taken: set[ArmKey],
+        plan: EscapePlan | None,
+    ) -> TParameterization | None:
+        """An exploring arm (`plan` None) or an escaping one; if its rule fails,
+        the arm is optimized by qLogNEI: a broken rule costs its own arm's
+        exploration only, not the batch's model."""
+        try:
+            return self._optimize_arm(make_acqf(X_pending, plan is None), settings, taken, plan)
+        except Exception as exc:
+            logger.warning(
+                "BoTorch step's %s arm failed (%s: %s); this arm uses qLogNEI.",
+                "exploring" if plan is None else "escaping",
+                type(exc).__name__,
+                exc,
+            )
+            return self._optimize_arm(make_acqf(X_pending, False), settings, taken, None)
 
     def _optimize_arm(
         self,
