@@ -134,7 +134,8 @@ def run_once(
     checkpoints: Iterable[int] = (),
 ) -> tuple[dict[int, float], TimedStrategy]:
     """One closed-loop run; returns the gap after each of `checkpoints` trials
-    and after the budget (keyed by trial count) and the (timed) strategy.
+    below the budget and after the budget (keyed by trial count) and the
+    (timed) strategy.
 
     `init_trials` overrides the number of initial (center + Sobol) trials, as
     `num_initialization_trials` does (the model then waits for half of them).
@@ -177,7 +178,7 @@ def run_once(
         values.append(dict(zip(df["metric_name"], df["mean"], strict=True)))
         indices.append(trial.index)
     gaps = {}
-    for count in sorted({*checkpoints, problem.num_trials}):
+    for count in sorted({*(c for c in checkpoints if c < problem.num_trials), problem.num_trials}):
         first = [i for i, index in enumerate(indices) if index < count]
         gaps[count] = problem.gap([arms[i] for i in first], [values[i] for i in first])
     return gaps, strategy
