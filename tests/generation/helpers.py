@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from scheduler import (
     ChoiceParameter,
@@ -116,3 +119,12 @@ def gen(
     """`n` proposals of a fresh BoTorch generator for `experiment`'s current state."""
     context = GenerationContext.from_experiment(experiment)
     return generator(experiment.search_space, seed, **kwargs).gen(n, context)
+
+
+def fallback_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The WARNINGs in which the BoTorch step proposed Sobol arms instead."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "Sobol arm" in r.getMessage()
+    ]

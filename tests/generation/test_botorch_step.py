@@ -43,6 +43,7 @@ from tests.generation.helpers import (
     FAST,
     branin,
     branin_space,
+    fallback_messages,
     gen,
     generator,
     minimize,
@@ -60,14 +61,6 @@ def branin_experiment(n: int = 8, sem: float | None = 0.0) -> Experiment:
     experiment = Experiment("branin", branin_space(), minimize())
     observe(experiment, lambda p: {"f": (branin(p), sem)}, sobol_arms(branin_space(), n))
     return experiment
-
-
-def fallback_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.levelno == logging.WARNING and "Sobol arm" in r.getMessage()
-    ]
 
 
 def test_proposals_respect_constraints_integers_choices_and_log_scale(
